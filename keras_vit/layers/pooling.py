@@ -1,0 +1,40 @@
+"""Turning a token sequence into one feature vector."""
+import keras
+from keras import layers, ops
+
+POOLING_MODES = ("token", "avg")
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class TokenPooling(layers.Layer):
+    """Pools ``(B, N, C)`` tokens to ``(B, C)``.
+
+    Args:
+        mode: ``"token"`` takes the first (class) token; ``"avg"`` averages the patch tokens.
+        num_prefix_tokens: number of class/distillation tokens excluded from ``"avg"``.
+
+    Example:
+        >>> features = TokenPooling("avg", num_prefix_tokens=1)(tokens)
+    """
+
+    def __init__(self, mode="token", num_prefix_tokens=1, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in POOLING_MODES:
+            raise ValueError(f"Unknown pooling {mode!r}; expected one of {POOLING_MODES}.")
+        if mode == "token" and num_prefix_tokens < 1:
+            raise ValueError("pooling='token' needs a class token; this model has none. Use pooling='avg'.")
+        self.mode = mode
+        self.num_prefix_tokens = num_prefix_tokens
+
+    def call(self, x):
+        if self.mode == "token":
+            return x[:, 0]
+        return ops.mean(x[:, self.num_prefix_tokens :], axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"mode": self.mode, "num_prefix_tokens": self.num_prefix_tokens})
+        return config

@@ -1,0 +1,2 @@
+"""Model families. Importing a family registers its named variants."""
+from . import vit  # noqa: F401

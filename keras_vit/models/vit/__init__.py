@@ -1,0 +1,51 @@
+"""The ViT family: model builder, named variants and their weights."""
+from ...registry import ModelSpec, create_model, register_model
+from .convert import convert
+from .model import VisionTransformer
+from .presets import SIZES, VARIANTS, default_tag, weights_for
+
+# Each source's reference resizes position embeddings its own way (see layers/resample.py).
+RESAMPLE = {"timm": "bicubic_antialias", "transformers": "bicubic", "google": "bilinear", "keras_vit": "bicubic_antialias"}
+
+for _size, _patch, _res in VARIANTS:
+    _name = f"vit_{_size}_patch{_patch}_{_res}"
+    _tags = weights_for(_name, _res)
+    register_model(
+        ModelSpec(
+            name=_name,
+            family="vit",
+            builder=VisionTransformer,
+            config=dict(patch_size=_patch, **SIZES[_size]),
+            convert=convert,
+            weights=_tags,
+            default_weights=default_tag(_tags),
+            resample=RESAMPLE,
+            input_size=(_res, _res),
+            mean=(0.5, 0.5, 0.5),
+            std=(0.5, 0.5, 0.5),
+            paper="Dosovitskiy et al., An Image is Worth 16x16 Words, ICLR 2021",
+        )
+    )
+
+
+def _shortcut(name, doc_name):
+    def builder(weights=None, **kwargs):
+        return create_model(name, weights=weights, **kwargs)
+
+    builder.__name__ = doc_name
+    builder.__doc__ = (
+        f"ViT shortcut for ``create_model('{name}', ...)``; takes the same keywords.\n\n"
+        f"Example:\n    >>> model = keras_vit.{doc_name}(weights='/path/to/checkpoint', num_classes=10)\n"
+    )
+    return builder
+
+
+ViTTi16 = _shortcut("vit_tiny_patch16_224", "ViTTi16")
+ViTS16 = _shortcut("vit_small_patch16_224", "ViTS16")
+ViTB16 = _shortcut("vit_base_patch16_224", "ViTB16")
+ViTB32 = _shortcut("vit_base_patch32_224", "ViTB32")
+ViTL16 = _shortcut("vit_large_patch16_224", "ViTL16")
+ViTL32 = _shortcut("vit_large_patch32_224", "ViTL32")
+ViTH14 = _shortcut("vit_huge_patch14_224", "ViTH14")
+
+__all__ = ["VisionTransformer", "ViTTi16", "ViTS16", "ViTB16", "ViTB32", "ViTL16", "ViTL32", "ViTH14"]

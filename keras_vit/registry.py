@@ -1,0 +1,213 @@
+"""The model registry: timm-style names -> builder, configuration and pretrained weights."""
+import difflib
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .layers.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+from .weights.download import download
+from .weights.loading import assign_weights
+from .weights.readers import read_checkpoint
+
+_REGISTRY = {}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build one named model and load its weights.
+
+    Attributes:
+        name: timm-style name, e.g. ``vit_base_patch16_224``.
+        family: family name (``"vit"``, ``"mobilevit"`` …).
+        builder: function building a functional ``keras.Model`` from the config keywords.
+        config: constructor keywords of this variant.
+        weights: ``{tag: WeightsTag}``.
+        default_weights: tag used by ``weights="default"``.
+        convert: ``convert(state) -> (arrays, layout)`` mapping a foreign checkpoint.
+        resample: ``{layout: method}`` for position embeddings, as each source's reference.
+        input_size: default (height, width).
+        mean, std: normalization used without weights.
+        paper: citation.
+    """
+
+    name: str
+    family: str
+    builder: object
+    config: dict
+    convert: object
+    weights: dict = field(default_factory=dict)
+    default_weights: str = None
+    resample: dict = field(default_factory=dict)
+    input_size: tuple = (224, 224)
+    mean: tuple = IMAGENET_MEAN
+    std: tuple = IMAGENET_STD
+    paper: str = ""
+
+
+def register_model(spec):
+    """Adds a :class:`ModelSpec` to the registry (names are unique)."""
+    if spec.name in _REGISTRY:
+        raise ValueError(f"Model {spec.name!r} is already registered.")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def list_models(family=None, pretrained=False):
+    """Names of the registered models, optionally of one family or only those with weights.
+
+    Example:
+        >>> keras_vit.list_models("vit")[:2]
+        ['vit_base_patch16_224', 'vit_base_patch16_384']
+    """
+    return sorted(
+        name
+        for name, spec in _REGISTRY.items()
+        if (family is None or spec.family == family) and (not pretrained or spec.weights)
+    )
+
+
+def get_model_spec(name):
+    """The :class:`ModelSpec` of ``name``; unknown names get close suggestions."""
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.5)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"Unknown model name {name!r}.{hint} See keras_vit.list_models() for all {len(_REGISTRY)} names.")
+    return _REGISTRY[name]
+
+
+def _resolve_weights(spec, weights):
+    """Returns (tag or None, local path or None)."""
+    if weights is None:
+        return None, None
+    if not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(f"weights must be None, a tag name or a path, got {type(weights).__name__}.")
+    weights = os.fspath(weights)
+    if weights == "default":
+        if spec.default_weights is None:
+            raise ValueError(f"{spec.name} has no published weights; pass weights=None or a path.")
+        weights = spec.default_weights
+    if weights in spec.weights:
+        return spec.weights[weights], None
+    if os.path.exists(weights):
+        return None, weights
+    tags = ", ".join(spec.weights) or "none"
+    raise ValueError(
+        f"weights={weights!r} is neither a weights tag of {spec.name} (tags: {tags}; 'default' = "
+        f"{spec.default_weights}) nor an existing file or directory."
+    )
+
+
+def _is_own_layout(state, model):
+    paths = {v.path for v in model.weights}
+    return sum(k in paths for k in state) >= max(1, len(state) // 2)
+
+
+def load_weights_into(model, spec, path, source="checkpoint"):
+    """Reads ``path``, converts it with the family's key map and assigns it to ``model``."""
+    state = read_checkpoint(path)
+    if _is_own_layout(state, model):
+        arrays, layout = state, "keras_vit"
+    else:
+        arrays, layout = spec.convert(state)
+    method = spec.resample.get(layout, "bicubic_antialias")
+    return assign_weights(model, arrays, resample_method=method, source=f"{layout} {source} {path}")
+
+
+def create_model(
+    name,
+    *,
+    weights=None,
+    num_classes=1000,
+    input_shape=None,
+    include_top=True,
+    include_preprocessing=True,
+    pooling=None,
+    classifier_activation=None,
+    drop_path_rate=0.0,
+    **overrides,
+):
+    """Builds a registered model as a functional ``keras.Model``, optionally with weights.
+
+    Args:
+        name: a name from :func:`list_models`, e.g. ``"vit_base_patch16_224"``.
+        weights: ``None`` (random init, no download), ``"default"``, a weights tag of the
+            model (e.g. ``"augreg_in21k_ft_in1k"``) or a path to a checkpoint: timm or
+            transformers (``.safetensors``, ``.pth``/``.bin`` with torch, a transformers
+            directory), a Google ``.npz``, or our own ``.keras``/``.safetensors``.
+        num_classes: classes of the head. If it differs from the checkpoint's, everything
+            but the head is loaded, with a warning.
+        input_shape: ``(height, width, 3)``; defaults to the weights' input size. Position
+            embeddings are resampled as the checkpoint's reference implementation does.
+        include_top: add the classifier head.
+        include_preprocessing: inputs are RGB in [0, 255] (float or uint8) and the model
+            normalizes them as its weights expect; ``False``: inputs are already normalized.
+        pooling: ``None``, ``"token"`` or ``"avg"``. With ``include_top=False`` and ``None``
+            the model returns the token sequence; otherwise pooled features.
+        classifier_activation: ``None`` for logits, or e.g. ``"softmax"``.
+        drop_path_rate: stochastic depth rate (linearly increasing over blocks).
+        **overrides: any constructor keyword of the family (``depth``, ``embed_dim`` …;
+            ``mean``/``std`` override the normalization).
+
+    Example:
+        >>> model = keras_vit.create_model("vit_tiny_patch16_224", num_classes=10)
+        >>> model = keras_vit.create_model("vit_base_patch16_224", weights="/path/ViT-B_16.npz")
+    """
+    spec = get_model_spec(name)
+    tag, path = _resolve_weights(spec, weights)
+    config = dict(spec.config)
+    if tag is not None:
+        config.update(tag.config)
+    preprocessing = {
+        "mean": tuple(tag.mean if tag else spec.mean),
+        "std": tuple(tag.std if tag else spec.std),
+        "channel_order": tag.channel_order if tag else "rgb",
+    }
+    for key in list(preprocessing):
+        if key in overrides:
+            preprocessing[key] = overrides.pop(key)
+    config.update(overrides)
+    if input_shape is None:
+        size = tag.input_size if tag is not None else spec.input_size
+        input_shape = (size[0], size[1], 3)
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3 or input_shape[-1] != 3:
+        raise ValueError(f"input_shape must be (height, width, 3) for RGB images, got {input_shape}.")
+    model = spec.builder(
+        input_shape=input_shape,
+        num_classes=num_classes,
+        include_top=include_top,
+        include_preprocessing=include_preprocessing,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        drop_path_rate=drop_path_rate,
+        name=name,
+        **preprocessing,
+        **config,
+    )
+    if tag is not None:
+        path = download(tag.url, tag.cache_name(name), tag.sha256)
+    if path is not None:
+        load_weights_into(model, spec, path, source=f"weights '{tag.tag}'" if tag else "checkpoint")
+    return model
+
+
+def save_weights(model, path):
+    """Saves ``model``'s variables as ``.safetensors`` keyed by variable path (atomically).
+
+    The file loads back with ``create_model(name, weights=path)``.
+    """
+    import tempfile
+
+    from safetensors.numpy import save_file
+
+    arrays = {v.path: np.ascontiguousarray(np.asarray(v.numpy())) for v in model.weights if "seed_generator" not in v.path}
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(arrays, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,106 @@
+"""Explicit key maps from foreign checkpoints to our variable paths.
+
+A family's converter is a list of :class:`Rule`: a regular expression over the checkpoint's
+keys, the variable path it becomes (``{0}``, ``{1}`` … are the regex groups) and the array
+transform. Keys that no rule matches are an error that lists them. Several source keys that
+make one variable (q, k and v of transformers checkpoints) map to the same path with a
+``part`` and are joined by :func:`join_parts`.
+"""
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import WeightsMismatchError
+
+
+@dataclass(frozen=True)
+class Rule:
+    pattern: str
+    target: str
+    transform: object = None
+    part: int = None  # position of this piece when several keys make one variable
+
+
+def identity(x):
+    return x
+
+
+def linear(x):
+    """PyTorch Linear (out, in) -> Keras Dense (in, out)."""
+    return np.transpose(x)
+
+
+def conv2d(x):
+    """PyTorch Conv2d (out, in, kh, kw) -> Keras Conv2D (kh, kw, in, out)."""
+    return np.transpose(x, (2, 3, 1, 0))
+
+
+def depthwise_conv2d(x):
+    """PyTorch depthwise Conv2d (C, 1, kh, kw) -> Keras DepthwiseConv2D (kh, kw, C, 1)."""
+    return np.transpose(x, (2, 3, 0, 1))
+
+
+def apply_rules(state, rules, ignore=(), strict=True):
+    """Maps ``state`` through ``rules``; returns ``{our_path: array}``.
+
+    Args:
+        state: checkpoint arrays by key.
+        rules: ordered :class:`Rule` list; the first match wins.
+        ignore: regexes of keys that are dropped on purpose (buffers, unused heads).
+        strict: raise on keys no rule matches.
+    """
+    compiled = [(re.compile(r.pattern + r"$"), r) for r in rules]
+    ignored = [re.compile(p + r"$") for p in ignore]
+    out, parts, unmatched = {}, {}, []
+    for key, value in state.items():
+        if any(p.match(key) for p in ignored):
+            continue
+        for regex, rule in compiled:
+            m = regex.match(key)
+            if m:
+                target = rule.target.format(*m.groups())
+                array = (rule.transform or identity)(np.asarray(value))
+                if rule.part is None:
+                    out[target] = array
+                else:
+                    parts.setdefault(target, {})[rule.part] = array
+                break
+        else:
+            unmatched.append(key)
+    if unmatched and strict:
+        shown = "\n  ".join(f"{k} {tuple(np.shape(state[k]))}" for k in sorted(unmatched)[:40])
+        more = f"\n  ... and {len(unmatched) - 40} more" if len(unmatched) > 40 else ""
+        raise WeightsMismatchError(f"{len(unmatched)} checkpoint keys match no variable of this model:\n  {shown}{more}")
+    out.update(join_parts(parts))
+    return out
+
+
+def join_parts(parts, axis=-1):
+    """Concatenates the pieces of each variable in ``part`` order (e.g. q, k, v -> qkv)."""
+    joined = {}
+    for target, pieces in parts.items():
+        order = sorted(pieces)
+        if order != list(range(len(order))):
+            raise WeightsMismatchError(f"{target}: the checkpoint holds only pieces {order} of it.")
+        joined[target] = np.concatenate([pieces[i] for i in order], axis=axis)
+    return joined
+
+
+def strip_prefix(state, prefixes, every=True):
+    """Removes a wrapper prefix (``module.``, ``params/`` …) from the keys.
+
+    With ``every=True`` only a prefix that every key has is removed (the first such in
+    ``prefixes``); otherwise each key loses whichever of ``prefixes`` it starts with
+    (transformers keeps the head outside the ``vit.`` backbone).
+    """
+    if not every:
+        out = {}
+        for key, value in state.items():
+            prefix = next((p for p in prefixes if key.startswith(p)), "")
+            out[key[len(prefix):]] = value
+        return out
+    for prefix in prefixes:
+        if state and all(k.startswith(prefix) for k in state):
+            return {k[len(prefix):]: v for k, v in state.items()}
+    return state

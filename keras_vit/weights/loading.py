@@ -1,0 +1,99 @@
+"""Putting converted arrays into a model: all of them or none.
+
+Every array is checked against the model before the first assignment, so a checkpoint that
+does not fit raises and leaves the model exactly as it was.
+"""
+import math
+import warnings
+
+import numpy as np
+
+from ..layers.embedding import PatchEmbedding
+from ..layers.resample import resample_position_embedding
+from .errors import WeightsMismatchError
+
+HEAD_PREFIXES = ("head/", "head_dist/")
+
+
+def _is_head(path):
+    return path.startswith(HEAD_PREFIXES)
+
+
+def _patch_grid(model):
+    for layer in model.layers:
+        if isinstance(layer, PatchEmbedding):
+            h, w = layer.input.shape[1:3]
+            return h // layer.patch_size[0], w // layer.patch_size[1]
+    return None
+
+
+def _resample_pos_embed(array, target_shape, grid, method):
+    if grid is None or len(target_shape) != 3 or array.ndim != 3 or array.shape[-1] != target_shape[-1]:
+        return None
+    prefix = target_shape[1] - grid[0] * grid[1]
+    old = array.shape[1] - prefix
+    side = int(round(math.sqrt(old))) if old > 0 else 0
+    if prefix < 0 or side * side != old:
+        return None
+    return resample_position_embedding(array, grid, num_prefix_tokens=prefix, old_grid=(side, side), method=method)
+
+
+def assign_weights(model, arrays, *, resample_method="bicubic_antialias", source="checkpoint"):
+    """Assigns ``{variable path: array}`` to ``model``, all or nothing.
+
+    - Position embeddings of another grid are resampled with ``resample_method``.
+    - A head of another size (or a model without a head) keeps its own initialisation, and a
+      warning says so; every other variable must be present with its exact shape.
+
+    Returns:
+        The list of variable paths that were not loaded (the head, if skipped).
+
+    Raises:
+        WeightsMismatchError: missing, unexpected or mis-shaped arrays; the message lists them.
+    """
+    variables = {v.path: v for v in model.weights if "seed_generator" not in v.path}
+    grid = _patch_grid(model)
+    missing, mismatched, updates, head_skipped = [], [], {}, False
+    for path, var in variables.items():
+        target_shape = tuple(var.shape)
+        if path not in arrays:
+            head_skipped |= _is_head(path)
+            if not _is_head(path):
+                missing.append(f"{path} {target_shape}")
+            continue
+        array = np.asarray(arrays[path])
+        if array.shape != target_shape and path.endswith("pos_embed"):
+            resampled = _resample_pos_embed(array, target_shape, grid, resample_method)
+            array = resampled if resampled is not None else array
+        if array.shape != target_shape:
+            if _is_head(path):
+                head_skipped = True
+                continue
+            mismatched.append(f"{path}: checkpoint {array.shape}, model {target_shape}")
+            continue
+        updates[path] = array
+    unexpected = [f"{k} {tuple(np.shape(v))}" for k, v in arrays.items() if k not in variables and not _is_head(k)]
+    if missing or mismatched or unexpected:
+        sections = []
+        for title, items in (("shape mismatches", mismatched), ("missing from the checkpoint", missing), ("not in the model", unexpected)):
+            if items:
+                shown = "\n  ".join(items[:30]) + (f"\n  ... and {len(items) - 30} more" if len(items) > 30 else "")
+                sections.append(f"{len(items)} {title}:\n  {shown}")
+        raise WeightsMismatchError(
+            f"The {source} does not fit model '{model.name}' (is it a checkpoint of another architecture or size?)\n"
+            + "\n".join(sections)
+        )
+    skipped = []
+    if head_skipped:
+        skipped = [p for p in variables if _is_head(p)]
+        for p in skipped:
+            updates.pop(p, None)
+        if skipped:
+            warnings.warn(
+                f"Loaded every weight of the {source} except the classifier head ({', '.join(skipped)}): "
+                "its number of classes differs from the model's, so the head keeps its fresh initialisation.",
+                stacklevel=3,
+            )
+    for path, array in updates.items():
+        variables[path].assign(array.astype(variables[path].dtype))
+    return skipped

@@ -1,0 +1,62 @@
+"""keras-vit: Vision Transformers for Keras 3, from pretrained weights to the phone.
+
+The repository keeps three top-level source folders (``keras_vit/``, ``training/``,
+``tflite/``) but installs a single import package: ``training/`` becomes
+``keras_vit.training`` and ``tflite/`` becomes ``keras_vit.tflite``. This avoids installing
+top-level modules named ``training`` or ``tflite`` (the latter already exists on PyPI).
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="keras-vit",
+    version="0.1.0",
+    description="Vision Transformers for Keras 3: pretrained weights, tf.distribute training, TFLite export",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=(
+        ["keras_vit"]
+        + [f"keras_vit.{p}" for p in find_packages("keras_vit")]
+        + ["keras_vit.training"]
+        + [f"keras_vit.training.{p}" for p in find_packages("training")]
+        + ["keras_vit.tflite"]
+        + [f"keras_vit.tflite.{p}" for p in find_packages("tflite")]
+    ),
+    package_dir={
+        "keras_vit": "keras_vit",
+        "keras_vit.training": "training",
+        "keras_vit.tflite": "tflite",
+    },
+    package_data={"keras_vit.training": ["recipes/*.json"]},
+    install_requires=[
+        "keras>=3.8",
+        "tensorflow>=2.16",
+        "numpy",
+        "safetensors",
+        "tqdm",
+    ],
+    extras_require={
+        # The embedded `digits` dataset, plots, tfds datasets and the LiteRT interpreter.
+        "train": ["scikit-learn", "matplotlib", "tensorflow-datasets"],
+        "tflite": ["ai-edge-litert"],
+        # torch only to read .pth/.bin checkpoints; safetensors and .npz need no torch.
+        "torch": ["torch"],
+        "dev": [
+            "pytest",
+            "scikit-learn",
+            "matplotlib",
+            "tensorflow-datasets",
+            "ai-edge-litert",
+            "torch",
+            "timm",
+            "transformers",
+        ],
+    },
+    entry_points={"console_scripts": ["keras-vit=keras_vit.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: Apache Software License",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

@@ -1,0 +1,89 @@
+"""Reference implementations (timm, transformers) and checkpoint files made from them.
+
+The references are optional imports: without them the parity tests skip, except in CI,
+which sets KERAS_VIT_REQUIRE_REFERENCES=1 so that a missing reference fails loudly.
+"""
+import os
+
+import numpy as np
+import pytest
+
+
+def require(module):
+    if os.environ.get("KERAS_VIT_REQUIRE_REFERENCES") == "1":
+        return __import__(module)
+    return pytest.importorskip(module)
+
+
+def randomize_torch_model(model, seed=0, scale=0.05):
+    """Gives every parameter non-trivial random values so that no layer is an identity."""
+    torch = require("torch")
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=gen) * scale
+            is_norm_scale = p.ndim == 1 and ("norm" in name or "layernorm" in name) and name.endswith("weight")
+            p.copy_(noise + (1.0 if is_norm_scale else 0.0))
+    return model.eval()
+
+
+def random_images(batch=2, size=224, seed=0):
+    """Raw RGB images in [0, 255], float32 NHWC."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 255, size=(batch, size, size, 3)).astype(np.float32)
+
+
+def normalize(images, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)):
+    return ((images / 255.0 - np.array(mean, np.float32)) / np.array(std, np.float32)).astype(np.float32)
+
+
+def torch_forward(model, images_nhwc, **kwargs):
+    torch = require("torch")
+    with torch.no_grad():
+        out = model(torch.from_numpy(np.ascontiguousarray(images_nhwc.transpose(0, 3, 1, 2))), **kwargs)
+    return getattr(out, "logits", out).numpy()
+
+
+def make_google_vit_npz(path, *, depth, dim, heads, mlp_dim, patch, grid, num_classes, big_vision=False, seed=0):
+    """Writes a random checkpoint in the layout of Google's ViT ``.npz`` files.
+
+    Key names and shapes follow google-research/vision_transformer (Flax): DenseGeneral
+    attention kernels (dim, heads, head_dim), out (heads, head_dim, dim), HWIO patch kernel.
+    ``big_vision=True`` numbers submodules per type as big_vision does.
+    """
+    rng = np.random.default_rng(seed)
+    head_dim = dim // heads
+    mha, mlp, ln2 = (0, 0, 1) if big_vision else (1, 3, 2)
+
+    def rand(*shape, base=0.0):
+        return (base + 0.05 * rng.standard_normal(shape)).astype(np.float32)
+
+    arrays = {
+        "embedding/kernel": rand(patch, patch, 3, dim),
+        "embedding/bias": rand(dim),
+        "cls": rand(1, 1, dim),
+        "Transformer/posembed_input/pos_embedding": rand(1, grid * grid + 1, dim),
+        "Transformer/encoder_norm/scale": rand(dim, base=1.0),
+        "Transformer/encoder_norm/bias": rand(dim),
+        "head/kernel": rand(dim, num_classes),
+        "head/bias": rand(num_classes),
+    }
+    for i in range(depth):
+        b = f"Transformer/encoderblock_{i}/"
+        arrays[b + "LayerNorm_0/scale"] = rand(dim, base=1.0)
+        arrays[b + "LayerNorm_0/bias"] = rand(dim)
+        arrays[b + f"LayerNorm_{ln2}/scale"] = rand(dim, base=1.0)
+        arrays[b + f"LayerNorm_{ln2}/bias"] = rand(dim)
+        for name in ("query", "key", "value"):
+            arrays[b + f"MultiHeadDotProductAttention_{mha}/{name}/kernel"] = rand(dim, heads, head_dim)
+            arrays[b + f"MultiHeadDotProductAttention_{mha}/{name}/bias"] = rand(heads, head_dim)
+        arrays[b + f"MultiHeadDotProductAttention_{mha}/out/kernel"] = rand(heads, head_dim, dim)
+        arrays[b + f"MultiHeadDotProductAttention_{mha}/out/bias"] = rand(dim)
+        arrays[b + f"MlpBlock_{mlp}/Dense_0/kernel"] = rand(dim, mlp_dim)
+        arrays[b + f"MlpBlock_{mlp}/Dense_0/bias"] = rand(mlp_dim)
+        arrays[b + f"MlpBlock_{mlp}/Dense_1/kernel"] = rand(mlp_dim, dim)
+        arrays[b + f"MlpBlock_{mlp}/Dense_1/bias"] = rand(dim)
+    if big_vision:
+        arrays["pos_embedding"] = arrays.pop("Transformer/posembed_input/pos_embedding")
+    np.savez(path, **arrays)
+    return path
