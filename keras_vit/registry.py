@@ -25,9 +25,12 @@ class ModelSpec:
         weights: ``{tag: WeightsTag}``.
         default_weights: tag used by ``weights="default"``.
         convert: ``convert(state) -> (arrays, layout)`` mapping a foreign checkpoint.
+        detect: ``detect(state) -> layout or None``: which foreign layout a checkpoint has.
         resample: ``{layout: method}`` for position embeddings, as each source's reference.
         input_size: default (height, width).
         mean, std: normalization used without weights.
+        layout_preprocessing: ``{layout: dict(mean=, std=, channel_order=)}`` for checkpoint
+            files given as a path, whose normalization depends on who published them.
         paper: citation.
     """
 
@@ -36,12 +39,14 @@ class ModelSpec:
     builder: object
     config: dict
     convert: object
+    detect: object
     weights: dict = field(default_factory=dict)
     default_weights: str = None
     resample: dict = field(default_factory=dict)
     input_size: tuple = (224, 224)
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
+    layout_preprocessing: dict = field(default_factory=dict)
     paper: str = ""
 
 
@@ -98,20 +103,16 @@ def _resolve_weights(spec, weights):
     )
 
 
-def _is_own_layout(state, model):
-    paths = {v.path for v in model.weights}
-    return sum(k in paths for k in state) >= max(1, len(state) // 2)
+def _read_and_convert(spec, path):
+    """Reads ``path`` and maps it to our variable paths: ``(arrays, layout)``.
 
-
-def load_weights_into(model, spec, path, source="checkpoint"):
-    """Reads ``path``, converts it with the family's key map and assigns it to ``model``."""
+    Our own files (keys are variable paths, from :func:`save_weights` or a ``.keras`` file)
+    pass through; foreign layouts go through the family's key map.
+    """
     state = read_checkpoint(path)
-    if _is_own_layout(state, model):
-        arrays, layout = state, "keras_vit"
-    else:
-        arrays, layout = spec.convert(state)
-    method = spec.resample.get(layout, "bicubic_antialias")
-    return assign_weights(model, arrays, resample_method=method, source=f"{layout} {source} {path}")
+    if spec.detect(state) is None and all("/" in k for k in state):
+        return state, "keras_vit"
+    return spec.convert(state)
 
 
 def create_model(
@@ -155,14 +156,18 @@ def create_model(
     """
     spec = get_model_spec(name)
     tag, path = _resolve_weights(spec, weights)
+    if tag is not None:
+        path = download(tag.url, tag.cache_name(name), tag.sha256)
+    # Read and convert before building: the layout decides the input normalization.
+    arrays, layout = _read_and_convert(spec, path) if path is not None else (None, None)
     config = dict(spec.config)
     if tag is not None:
         config.update(tag.config)
-    preprocessing = {
-        "mean": tuple(tag.mean if tag else spec.mean),
-        "std": tuple(tag.std if tag else spec.std),
-        "channel_order": tag.channel_order if tag else "rgb",
-    }
+    preprocessing = {"mean": tuple(spec.mean), "std": tuple(spec.std), "channel_order": "rgb"}
+    if tag is not None:
+        preprocessing = {"mean": tuple(tag.mean), "std": tuple(tag.std), "channel_order": tag.channel_order}
+    elif layout in spec.layout_preprocessing:
+        preprocessing.update(spec.layout_preprocessing[layout])
     for key in list(preprocessing):
         if key in overrides:
             preprocessing[key] = overrides.pop(key)
@@ -185,10 +190,9 @@ def create_model(
         **preprocessing,
         **config,
     )
-    if tag is not None:
-        path = download(tag.url, tag.cache_name(name), tag.sha256)
-    if path is not None:
-        load_weights_into(model, spec, path, source=f"weights '{tag.tag}'" if tag else "checkpoint")
+    if arrays is not None:
+        what = f"weights '{tag.tag}' ({path})" if tag else f"checkpoint {path}"
+        assign_weights(model, arrays, resample_method=spec.resample.get(layout, "bicubic_antialias"), source=f"{layout} {what}")
     return model
 
 

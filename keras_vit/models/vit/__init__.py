@@ -1,6 +1,6 @@
 """The ViT family: model builder, named variants and their weights."""
 from ...registry import ModelSpec, create_model, register_model
-from .convert import convert
+from .convert import convert, detect_layout
 from .model import VisionTransformer
 from .presets import SIZES, VARIANTS, default_tag, weights_for
 
@@ -17,6 +17,7 @@ for _size, _patch, _res in VARIANTS:
             builder=VisionTransformer,
             config=dict(patch_size=_patch, **SIZES[_size]),
             convert=convert,
+            detect=detect_layout,
             weights=_tags,
             default_weights=default_tag(_tags),
             resample=RESAMPLE,

@@ -1,0 +1,54 @@
+"""Checks every family goes through: config round trips, .keras save/load, shapes, mixed precision."""
+import keras
+import numpy as np
+
+
+def iter_layers(model):
+    """Every layer of a model, nested sublayers included."""
+    seen = set()
+    stack = list(model.layers)
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        yield layer
+        stack.extend(getattr(layer, "_layers", []))
+
+
+def check_layer_configs(model):
+    """Every keras_vit layer re-creates from its config with an identical config."""
+    checked = 0
+    for layer in iter_layers(model):
+        if not type(layer).__module__.startswith("keras_vit"):
+            continue
+        config = layer.get_config()
+        clone = type(layer).from_config(config)
+        assert clone.get_config() == config, type(layer).__name__
+        checked += 1
+    assert checked, "no keras_vit layer found"
+
+
+def check_keras_round_trip(model, images, tmp_path):
+    """Saving to .keras and loading back (safe mode) gives the same outputs."""
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5)
+    assert [w.path for w in loaded.weights] == [w.path for w in model.weights]
+
+
+def check_mixed_precision(build, images):
+    """The model builds and runs under mixed_bfloat16 and returns finite float32 logits."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = build()
+        out = model.predict(images, verbose=0)
+        assert model.outputs[0].dtype == "float32"
+        assert np.isfinite(out).all()
+        assert any(w.dtype == "float32" for w in model.weights)
+        compute = {layer.compute_dtype for layer in model.layers if layer.weights}
+        assert "bfloat16" in compute
+    finally:
+        keras.config.set_dtype_policy(previous)
