@@ -31,6 +31,7 @@ class ModelSpec:
         mean, std: normalization used without weights.
         layout_preprocessing: ``{layout: dict(mean=, std=, channel_order=)}`` for checkpoint
             files given as a path, whose normalization depends on who published them.
+        parameters: parameter count with a 1000-class head (the official count).
         paper: citation.
     """
 
@@ -47,6 +48,7 @@ class ModelSpec:
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
     layout_preprocessing: dict = field(default_factory=dict)
+    parameters: int = None
     paper: str = ""
 
 

@@ -2,7 +2,7 @@
 from ...registry import ModelSpec, create_model, register_model
 from .convert import convert, detect_layout
 from .model import VisionTransformer
-from .presets import SIZES, VARIANTS, default_tag, weights_for
+from .presets import PARAMETER_COUNTS, SIZES, VARIANTS, default_tag, weights_for
 
 # Each source's reference resizes position embeddings its own way (see layers/resample.py).
 RESAMPLE = {"timm": "bicubic_antialias", "transformers": "bicubic", "google": "bilinear", "keras_vit": "bicubic_antialias"}
@@ -24,6 +24,7 @@ for _size, _patch, _res in VARIANTS:
             input_size=(_res, _res),
             mean=(0.5, 0.5, 0.5),
             std=(0.5, 0.5, 0.5),
+            parameters=PARAMETER_COUNTS[_name],
             paper="Dosovitskiy et al., An Image is Worth 16x16 Words, ICLR 2021",
         )
     )

@@ -1,0 +1,121 @@
+"""MobileViT's unfold and fold: a feature map to per-pixel patch sequences and back.
+
+The MobileViT block runs its transformer over sequences made of the same pixel of every
+``ph`` x ``pw`` patch: a ``(B, H, W, C)`` map becomes ``(B * P, N, C)`` with
+``P = ph * pw`` pixels per patch and ``N = (H / ph) * (W / pw)`` patches. Both the
+sequence index (``b * P + i * pw + j`` for pixel ``(i, j)`` of a patch) and the token
+index (``r * (W / pw) + c`` for patch ``(r, c)``) follow the reference implementations
+(apple/ml-cvnets, timm, transformers), so that intermediate tensors can be compared with
+theirs. Everything is reshapes and transposes of at most 5 dimensions, channels-last,
+which TFLite converts to builtin operators.
+
+A map whose size is not a multiple of the patch is resized bilinearly (half-pixel
+centres, no antialiasing: PyTorch's ``align_corners=False``) to the next multiple before
+unfolding, and back after folding, as the references do.
+"""
+import math
+
+import keras
+from keras import layers, ops
+
+
+def _pair(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def _grid(size, patch_size):
+    """Patches per side and the padded size, for a (height, width) map."""
+    (h, w), (ph, pw) = size, patch_size
+    nh, nw = math.ceil(h / ph), math.ceil(w / pw)
+    return nh, nw, nh * ph, nw * pw
+
+
+def _resize(x, size):
+    return ops.image.resize(x, size, interpolation="bilinear", antialias=False)
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class Unfold(layers.Layer):
+    """``(B, H, W, C)`` feature map -> ``(B * P, N, C)`` patch-pixel sequences.
+
+    Needs a static height and width (one model per input size, as for TFLite).
+
+    Args:
+        patch_size: int or (height, width) of a patch.
+
+    Example:
+        >>> tokens = Unfold(2)(feature_map)  # (B, 32, 32, 64) -> (B * 4, 256, 64)
+    """
+
+    def __init__(self, patch_size=2, **kwargs):
+        super().__init__(**kwargs)
+        self.patch_size = _pair(patch_size)
+
+    def build(self, input_shape):
+        if input_shape[1] is None or input_shape[2] is None:
+            raise ValueError(f"{self.name}: MobileViT needs a fixed input height and width, got {input_shape}.")
+
+    def call(self, x):
+        h, w, c = x.shape[1], x.shape[2], x.shape[3]
+        (ph, pw) = self.patch_size
+        nh, nw, new_h, new_w = _grid((h, w), self.patch_size)
+        if (new_h, new_w) != (h, w):
+            x = _resize(x, (new_h, new_w))
+        # (B, nh, ph, nw, pw*C) -> (B, ph, nh, nw, pw*C) = (B*ph, N, pw, C) -> (B*ph, pw, N, C)
+        x = ops.reshape(x, (-1, nh, ph, nw, pw * c))
+        x = ops.transpose(x, (0, 2, 1, 3, 4))
+        x = ops.reshape(x, (-1, nh * nw, pw, c))
+        x = ops.transpose(x, (0, 2, 1, 3))
+        return ops.reshape(x, (-1, nh * nw, c))
+
+    def compute_output_shape(self, input_shape):
+        nh, nw, _, _ = _grid(input_shape[1:3], self.patch_size)
+        batch = None if input_shape[0] is None else input_shape[0] * self.patch_size[0] * self.patch_size[1]
+        return (batch, nh * nw, input_shape[3])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"patch_size": self.patch_size})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class Fold(layers.Layer):
+    """``(B * P, N, C)`` patch-pixel sequences -> ``(B, H, W, C)``: the inverse of :class:`Unfold`.
+
+    Args:
+        patch_size: int or (height, width) of a patch.
+        output_size: (height, width) of the map that was unfolded.
+
+    Example:
+        >>> feature_map = Fold(2, output_size=(32, 32))(tokens)
+    """
+
+    def __init__(self, patch_size=2, output_size=None, **kwargs):
+        super().__init__(**kwargs)
+        if output_size is None:
+            raise ValueError("Fold needs the output_size (height, width) of the map that was unfolded.")
+        self.patch_size = _pair(patch_size)
+        self.output_size = tuple(int(s) for s in output_size)
+
+    def call(self, x):
+        c = x.shape[-1]
+        (ph, pw) = self.patch_size
+        nh, nw, new_h, new_w = _grid(self.output_size, self.patch_size)
+        x = ops.reshape(x, (-1, pw, nh * nw, c))
+        x = ops.transpose(x, (0, 2, 1, 3))
+        x = ops.reshape(x, (-1, ph, nh, nw, pw * c))
+        x = ops.transpose(x, (0, 2, 1, 3, 4))
+        x = ops.reshape(x, (-1, new_h, new_w, c))
+        if (new_h, new_w) != self.output_size:
+            x = _resize(x, self.output_size)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        batch = None if input_shape[0] is None else input_shape[0] // (self.patch_size[0] * self.patch_size[1])
+        return (batch,) + self.output_size + (input_shape[-1],)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"patch_size": self.patch_size, "output_size": self.output_size})
+        return config

@@ -1,0 +1,180 @@
+"""MobileViT.
+
+"MobileViT: Light-weight, General-purpose, and Mobile-friendly Vision Transformer",
+Mehta & Rastegari, ICLR 2022 (https://arxiv.org/abs/2110.02178).
+
+A MobileNetV2 network whose last three stages each end in a MobileViT block: a 3x3 and a
+1x1 convolution make a local representation, which is unfolded into sequences of the same
+pixel of every 2x2 patch (see :mod:`.layers`); a transformer mixes the patches globally,
+the sequences are folded back into a map, projected by a 1x1 convolution, concatenated with
+the block's input and fused by a 3x3 convolution. A 1x1 convolution widens the last map,
+which is average-pooled into the classifier.
+
+Layer names follow timm's module names with ``_`` for ``.`` (``stages_2_1_conv_kxk_bn``),
+so that every checkpoint key maps to one variable. Convolutions are followed by
+BatchNormalization (epsilon 1e-5, as PyTorch) and SiLU ("swish"); strided convolutions pad
+symmetrically as PyTorch does (``ZeroPadding2D`` + ``valid``), not TensorFlow's ``same``.
+"""
+import keras
+from keras import layers
+
+from ...layers import DropPath, Preprocessing, TransformerBlock
+from .layers import Fold, Unfold
+
+
+def make_divisible(value, divisor=8):
+    """Rounds channel counts as the references do (at least 90% of ``value``)."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def conv_bn(x, filters, kernel_size, *, name, stride=1, depthwise=False, activation=True, epsilon=1e-5):
+    """Convolution without bias, BatchNormalization and (optionally) SiLU: ``{name}_conv/_bn``."""
+    padding = "same"
+    if stride > 1 and kernel_size > 1:
+        x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
+        padding = "valid"
+    if depthwise:
+        x = layers.DepthwiseConv2D(kernel_size, strides=stride, padding=padding, use_bias=False, name=f"{name}_conv")(x)
+    else:
+        x = layers.Conv2D(filters, kernel_size, strides=stride, padding=padding, use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(epsilon=epsilon, momentum=0.9, name=f"{name}_bn")(x)
+    if activation:
+        x = layers.Activation("swish", name=f"{name}_act")(x)
+    return x
+
+
+def inverted_residual(x, out_channels, *, stride, expand_ratio, drop_path_rate=0.0, epsilon=1e-5, name):
+    """MobileNetV2 block: expand 1x1, depthwise 3x3, linear project 1x1, residual if shapes allow."""
+    in_channels = x.shape[-1]
+    mid = make_divisible(round(in_channels * expand_ratio))
+    shortcut = x
+    x = conv_bn(x, mid, 1, epsilon=epsilon, name=f"{name}_conv1_1x1")
+    x = conv_bn(x, mid, 3, stride=stride, depthwise=True, epsilon=epsilon, name=f"{name}_conv2_kxk")
+    x = conv_bn(x, out_channels, 1, activation=False, epsilon=epsilon, name=f"{name}_conv3_1x1")
+    if stride == 1 and in_channels == out_channels:
+        if drop_path_rate:
+            x = DropPath(drop_path_rate, name=f"{name}_drop_path")(x)
+        x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return x
+
+
+def mobilevit_block(x, transformer_dim, depth, *, patch_size, num_heads, mlp_ratio, drop_rate, attn_drop_rate, drop_path_rates, layer_norm_epsilon, epsilon, name):
+    """Local convs -> unfold -> transformer -> fold -> 1x1 projection -> concat with input -> 3x3 fusion."""
+    channels = x.shape[-1]
+    shortcut = x
+    x = conv_bn(x, channels, 3, epsilon=epsilon, name=f"{name}_conv_kxk")
+    x = layers.Conv2D(transformer_dim, 1, use_bias=False, name=f"{name}_conv_1x1")(x)
+    size = tuple(x.shape[1:3])
+    x = Unfold(patch_size, name=f"{name}_unfold")(x)
+    for i in range(depth):
+        x = TransformerBlock(
+            num_heads,
+            mlp_ratio=mlp_ratio,
+            drop_rate=drop_rate,
+            attn_drop_rate=attn_drop_rate,
+            drop_path_rate=drop_path_rates[i],
+            layer_norm_epsilon=layer_norm_epsilon,
+            activation="swish",
+            name=f"{name}_transformer_{i}",
+        )(x)
+    x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name=f"{name}_norm")(x)
+    x = Fold(patch_size, output_size=size, name=f"{name}_fold")(x)
+    x = conv_bn(x, channels, 1, epsilon=epsilon, name=f"{name}_conv_proj")
+    x = layers.Concatenate(name=f"{name}_concat")([shortcut, x])
+    return conv_bn(x, channels, 3, epsilon=epsilon, name=f"{name}_conv_fusion")
+
+
+def MobileViT(
+    *,
+    input_shape=(256, 256, 3),
+    stem_channels=16,
+    channels=(32, 64, 96, 128, 160),
+    block_depths=(1, 3),
+    transformer_dims=(144, 192, 240),
+    transformer_depths=(2, 4, 3),
+    expand_ratio=4.0,
+    num_features=640,
+    patch_size=2,
+    num_heads=4,
+    mlp_ratio=2.0,
+    layer_norm_epsilon=1e-5,
+    batch_norm_epsilon=1e-5,
+    drop_rate=0.0,
+    attn_drop_rate=0.0,
+    drop_path_rate=0.0,
+    num_classes=1000,
+    include_top=True,
+    include_preprocessing=True,
+    mean=(0.0, 0.0, 0.0),
+    std=(1.0, 1.0, 1.0),
+    channel_order="rgb",
+    pooling=None,
+    classifier_activation=None,
+    name="mobilevit",
+):
+    """Builds a MobileViT as a functional ``keras.Model``.
+
+    Args:
+        input_shape: (height, width, 3), fixed; multiples of 32 keep every map a multiple of
+            the patch (others work too: maps are resized around the transformer, as the
+            references do).
+        stem_channels: width of the stride-2 stem convolution.
+        channels: output width of the five stages (two MobileNetV2 stages, three MobileViT).
+        block_depths: MobileNetV2 blocks in the first two stages.
+        transformer_dims, transformer_depths: width and blocks of the three transformers.
+        expand_ratio: MobileNetV2 expansion.
+        num_features: width of the final 1x1 convolution (the pooled features).
+        patch_size: unfolding patch side.
+        num_heads, mlp_ratio: attention heads and MLP ratio of the transformer blocks.
+        layer_norm_epsilon, batch_norm_epsilon: normalization epsilons (1e-5 in every reference).
+        drop_rate: dropout in the transformers and before the classifier.
+        attn_drop_rate: attention dropout.
+        drop_path_rate: stochastic depth, increasing linearly over the transformer blocks.
+        num_classes, include_top, pooling, classifier_activation: see ``create_model``;
+            ``include_top=False`` with ``pooling=None`` returns the final feature map.
+        include_preprocessing, mean, std, channel_order: in-model input normalization.
+        name: model name.
+
+    Example:
+        >>> model = MobileViT(input_shape=(256, 256, 3), channels=(16, 24, 48, 64, 80),
+        ...                   transformer_dims=(64, 80, 96), expand_ratio=2.0, num_features=320)
+    """
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}.")
+    if len(channels) != 5 or len(block_depths) != 2 or len(transformer_dims) != 3 or len(transformer_depths) != 3:
+        raise ValueError("MobileViT has 5 stages: 5 channels, 2 block_depths, 3 transformer_dims and 3 transformer_depths.")
+    inputs = keras.Input(shape=input_shape, name="images")
+    x = inputs
+    if include_preprocessing:
+        x = Preprocessing(mean=mean, std=std, channel_order=channel_order, name="preprocessing")(x)
+    eps = batch_norm_epsilon
+    x = conv_bn(x, stem_channels, 3, stride=2, epsilon=eps, name="stem")
+    for stage, depth in enumerate(block_depths):
+        for i in range(depth):
+            stride = 2 if stage > 0 and i == 0 else 1
+            x = inverted_residual(x, channels[stage], stride=stride, expand_ratio=expand_ratio, epsilon=eps, name=f"stages_{stage}_{i}")
+    total = sum(transformer_depths)
+    rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
+    for k, (dim, depth) in enumerate(zip(transformer_dims, transformer_depths)):
+        stage = k + 2
+        x = inverted_residual(x, channels[stage], stride=2, expand_ratio=expand_ratio, epsilon=eps, name=f"stages_{stage}_0")
+        start = sum(transformer_depths[:k])
+        x = mobilevit_block(
+            x, dim, depth,
+            patch_size=patch_size, num_heads=num_heads, mlp_ratio=mlp_ratio, drop_rate=drop_rate,
+            attn_drop_rate=attn_drop_rate, drop_path_rates=rates[start:start + depth],
+            layer_norm_epsilon=layer_norm_epsilon, epsilon=eps, name=f"stages_{stage}_1",
+        )
+    x = conv_bn(x, num_features, 1, epsilon=eps, name="final_conv")
+    pool = pooling or ("avg" if include_top else None)
+    if pool is not None:
+        pool_layer = layers.GlobalAveragePooling2D if pool == "avg" else layers.GlobalMaxPooling2D
+        x = pool_layer(name="pool")(x)
+    if include_top and num_classes:
+        x = layers.Dropout(drop_rate, name="head_drop")(x)
+        # Logits in float32 even under a mixed-precision policy, for a stable loss.
+        x = layers.Dense(num_classes, name="head", dtype="float32")(x)
+        if classifier_activation is not None:
+            x = layers.Activation(classifier_activation, name="predictions", dtype="float32")(x)
+    return keras.Model(inputs, x, name=name)
