@@ -5,7 +5,7 @@ Example:
     >>> model = keras_vit.create_model("vit_tiny_patch16_224", num_classes=10)
     >>> model = keras_vit.ViTB16(weights="path/to/ViT-B_16.npz")
 """
-from . import layers
+from . import layers, visualize
 from .models import vit as _vit  # registers the ViT variants
 from .models.vit import ViTB16, ViTB32, ViTH14, ViTL16, ViTL32, ViTS16, ViTTi16, VisionTransformer
 from .registry import ModelSpec, create_model, get_model_spec, list_models, register_model, save_weights
@@ -40,4 +40,5 @@ __all__ = [
     "list_models",
     "register_model",
     "save_weights",
+    "visualize",
 ]

@@ -1,0 +1,102 @@
+"""Attention maps: where a ViT's class token looks, as arrays and as PNG overlays.
+
+Attention rollout (Abnar & Zuidema, "Quantifying Attention Flow in Transformers", 2020):
+average the heads of each block, add the identity for the residual path, renormalize, and
+multiply the blocks' matrices; the class token's row is its attention to every patch.
+"""
+import numpy as np
+
+from .layers import PatchEmbedding, TransformerBlock
+
+
+def _blocks(model):
+    blocks = [layer for layer in model.layers if isinstance(layer, TransformerBlock)]
+    if not blocks:
+        raise ValueError(f"Model '{model.name}' has no TransformerBlock layers; attention maps need a token transformer.")
+    return blocks
+
+
+def attention_scores(model, images):
+    """Runs ``images`` through ``model`` and returns each block's attention probabilities.
+
+    Returns:
+        list of arrays ``(batch, heads, tokens, tokens)``, one per block, in order.
+    """
+    import keras
+
+    blocks = _blocks(model)
+    stem = keras.Model(model.inputs, blocks[0].input)
+    x = stem(np.asarray(images), training=False)
+    scores = []
+    for block in blocks:
+        x, attn = block(x, training=False, return_attention_scores=True)
+        scores.append(np.asarray(attn))
+    return scores
+
+
+def attention_rollout(model, images, num_prefix_tokens=None):
+    """Attention rollout of the class token over the patch grid.
+
+    Returns:
+        array ``(batch, grid_h, grid_w)`` in [0, 1] (each map scaled to its max).
+    """
+    scores = attention_scores(model, images)
+    tokens = scores[0].shape[-1]
+    patch = next(layer for layer in model.layers if isinstance(layer, PatchEmbedding))
+    h, w = patch.input.shape[1] // patch.patch_size[0], patch.input.shape[2] // patch.patch_size[1]
+    prefix = tokens - h * w if num_prefix_tokens is None else num_prefix_tokens
+    if prefix < 1:
+        raise ValueError("Attention rollout needs a class token; this model has none.")
+    rollout = np.eye(tokens)[None]
+    for attn in scores:
+        a = attn.mean(axis=1) + np.eye(tokens)[None]
+        a = a / a.sum(axis=-1, keepdims=True)
+        rollout = a @ rollout
+    maps = rollout[:, 0, prefix:].reshape(-1, h, w)
+    return maps / maps.max(axis=(1, 2), keepdims=True)
+
+
+def save_attention_maps(model, images, path, titles=None):
+    """Saves a PNG of each image beside its attention-rollout overlay.
+
+    Args:
+        model: a ViT-style keras_vit model.
+        images: raw RGB images ``(batch, H, W, 3)`` in [0, 255], as the model takes them.
+        path: output ``.png``; written atomically.
+        titles: optional caption per image (e.g. predicted labels).
+    """
+    import os
+    import tempfile
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images = np.asarray(images)
+    maps = attention_rollout(model, images)
+    n = len(images)
+    fig, axes = plt.subplots(n, 2, figsize=(5, 2.5 * n), squeeze=False)
+    for i in range(n):
+        shown = np.clip(images[i], 0, 255).astype("uint8")
+        if shown.shape[-1] == 1:
+            shown = shown[..., 0]
+        axes[i, 0].imshow(shown)
+        axes[i, 0].set_title(titles[i] if titles else "image", fontsize=8)
+        axes[i, 1].imshow(shown)
+        axes[i, 1].imshow(maps[i], cmap="jet", alpha=0.5, extent=(-0.5, shown.shape[1] - 0.5, shown.shape[0] - 0.5, -0.5), interpolation="bilinear")
+        axes[i, 1].set_title("attention rollout", fontsize=8)
+        for ax in axes[i]:
+            ax.axis("off")
+    fig.tight_layout()
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
