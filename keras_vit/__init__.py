@@ -7,6 +7,7 @@ Example:
 """
 from . import layers, visualize
 from .models import vit as _vit  # registers the ViT variants
+from .models.vit.model import distillation_outputs
 from .models.vit import ViTB16, ViTB32, ViTH14, ViTL16, ViTL32, ViTS16, ViTTi16, VisionTransformer
 from .registry import ModelSpec, create_model, get_model_spec, list_models, register_model, save_weights
 from .weights.errors import (
@@ -35,6 +36,7 @@ __all__ = [
     "WeightsError",
     "WeightsMismatchError",
     "create_model",
+    "distillation_outputs",
     "get_model_spec",
     "layers",
     "list_models",

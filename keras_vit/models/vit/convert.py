@@ -48,8 +48,11 @@ HF_RULES = [
     Rule(_HF_LAYER + r"output\.dense\.bias", "blocks_{0}/mlp/fc2/bias"),
     Rule(r"layernorm\.weight", "norm/gamma"),
     Rule(r"layernorm\.bias", "norm/beta"),
-    Rule(r"classifier\.weight", "head/kernel", linear),
-    Rule(r"classifier\.bias", "head/bias"),
+    Rule(r"(?:cls_)?classifier\.weight", "head/kernel", linear),
+    Rule(r"(?:cls_)?classifier\.bias", "head/bias"),
+    # DeiTForImageClassificationWithTeacher's second head.
+    Rule(r"distillation_classifier\.weight", "head_dist/kernel", linear),
+    Rule(r"distillation_classifier\.bias", "head_dist/bias"),
 ]
 
 

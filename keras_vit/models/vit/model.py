@@ -13,11 +13,18 @@ from keras import layers
 from ...layers import ClassToken, PatchEmbedding, PositionEmbedding, Preprocessing, TokenPooling, TransformerBlock
 
 
-def build_head(x, *, num_classes, include_top, pooling, global_pool, num_prefix_tokens, fc_norm, layer_norm_epsilon, drop_rate, classifier_activation):
+def _classifier(x, num_classes, drop_rate, name):
+    x = layers.Dropout(drop_rate, name=f"{name}_drop")(x)
+    # Logits in float32 even under a mixed-precision policy, for a stable loss.
+    return layers.Dense(num_classes, name=name, dtype="float32")(x)
+
+
+def build_head(x, *, num_classes, include_top, pooling, global_pool, num_prefix_tokens, fc_norm, layer_norm_epsilon, drop_rate, classifier_activation, distilled=False):
     """Final norm, pooling and classifier shared by the token-sequence families.
 
     ``fc_norm`` follows timm: the final LayerNorm is applied after average pooling instead
-    of before it.
+    of before it. ``distilled`` (DeiT): a second head reads the distillation token and the
+    output is the mean of both heads' logits, as the DeiT reference does at inference.
     """
     pool = pooling or (global_pool if include_top else None)
     use_fc_norm = (pool == "avg") if fc_norm is None else fc_norm
@@ -25,17 +32,43 @@ def build_head(x, *, num_classes, include_top, pooling, global_pool, num_prefix_
         x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="norm")(x)
     if pool is None:
         return x
-    x = TokenPooling(pool, num_prefix_tokens=num_prefix_tokens, name="pool")(x)
-    if use_fc_norm:
-        x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="fc_norm")(x)
-    if not include_top or not num_classes:
-        return x
-    x = layers.Dropout(drop_rate, name="head_drop")(x)
-    # Logits in float32 even under a mixed-precision policy, for a stable loss.
-    x = layers.Dense(num_classes, name="head", dtype="float32")(x)
+    if distilled and pool == "token":
+        cls_features = TokenPooling("token", num_prefix_tokens=num_prefix_tokens, name="pool")(x)
+        dist_features = TokenPooling("token", num_prefix_tokens=num_prefix_tokens, token_index=1, name="pool_dist")(x)
+        if not include_top or not num_classes:
+            return layers.Average(name="pre_logits")([cls_features, dist_features])
+        logits = _classifier(cls_features, num_classes, drop_rate, "head")
+        dist_logits = _classifier(dist_features, num_classes, drop_rate, "head_dist")
+        x = layers.Average(name="logits", dtype="float32")([logits, dist_logits])
+    else:
+        x = TokenPooling(pool, num_prefix_tokens=num_prefix_tokens, name="pool")(x)
+        if use_fc_norm:
+            x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="fc_norm")(x)
+        if not include_top or not num_classes:
+            return x
+        x = _classifier(x, num_classes, drop_rate, "head")
     if classifier_activation is not None:
         x = layers.Activation(classifier_activation, name="predictions", dtype="float32")(x)
     return x
+
+
+def distillation_outputs(model):
+    """A model sharing ``model``'s layers that returns ``[class_logits, distillation_logits]``.
+
+    DeiT trains the two heads apart (the distillation head against the teacher) and averages
+    them at inference; ``model`` itself returns the average. Use this view for the loss.
+
+    Example:
+        >>> student = keras_vit.create_model("deit_tiny_distilled_patch16_224", num_classes=10)
+        >>> train_view = distillation_outputs(student)  # outputs: [cls_logits, dist_logits]
+    """
+    import keras
+
+    try:
+        heads = [model.get_layer("head").output, model.get_layer("head_dist").output]
+    except ValueError as exc:
+        raise ValueError(f"Model '{model.name}' has no distillation head (head_dist); use a *_distilled_* model.") from exc
+    return keras.Model(model.inputs, heads, name=f"{model.name}_distillation")
 
 
 def VisionTransformer(
@@ -49,6 +82,7 @@ def VisionTransformer(
     qkv_bias=True,
     qk_scale=None,
     class_token=True,
+    distilled=False,
     global_pool="token",
     fc_norm=None,
     layer_scale_init=None,
@@ -75,6 +109,7 @@ def VisionTransformer(
         qkv_bias: bias in the qkv projections.
         qk_scale: attention scale override.
         class_token: prepend a class token.
+        distilled: also prepend DeiT's distillation token, read by a second head.
         global_pool: ``"token"`` or ``"avg"``: what feeds the head.
         fc_norm: normalize after pooling instead of before (``None``: when pooling is avg).
         layer_scale_init: LayerScale initial value, or ``None``.
@@ -98,9 +133,11 @@ def VisionTransformer(
         x = Preprocessing(mean=mean, std=std, channel_order=channel_order, name="preprocessing")(x)
     x = PatchEmbedding(patch_size, embed_dim, name="patch_embed")(x)
     num_prefix_tokens = 0
+    if distilled and not class_token:
+        raise ValueError("distilled=True needs class_token=True (DeiT prepends both tokens).")
     if class_token:
-        x = ClassToken(name="cls_token")(x)
-        num_prefix_tokens = 1
+        x = ClassToken(use_distillation_token=distilled, name="cls_token")(x)
+        num_prefix_tokens = 2 if distilled else 1
     x = PositionEmbedding(name="pos_embed")(x)
     x = layers.Dropout(drop_rate, name="pos_drop")(x)
     for i in range(depth):
@@ -127,5 +164,6 @@ def VisionTransformer(
         layer_norm_epsilon=layer_norm_epsilon,
         drop_rate=drop_rate,
         classifier_activation=classifier_activation,
+        distilled=distilled,
     )
     return keras.Model(inputs, outputs, name=name)
