@@ -7,6 +7,7 @@ Example:
 """
 from . import layers, visualize
 from .models import vit as _vit  # registers the ViT variants
+from .models.mobilevit import MobileViT, MobileViTS, MobileViTXS, MobileViTXXS
 from .models.vit.model import distillation_outputs
 from .models.vit import ViTB16, ViTB32, ViTH14, ViTL16, ViTL32, ViTS16, ViTTi16, VisionTransformer
 from .registry import ModelSpec, create_model, get_model_spec, list_models, register_model, save_weights
@@ -22,6 +23,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CheckpointReadError",
+    "MobileViT",
+    "MobileViTS",
+    "MobileViTXS",
+    "MobileViTXXS",
     "ModelSpec",
     "UnsafeCheckpointError",
     "ViTB16",

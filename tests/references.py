@@ -15,15 +15,29 @@ def require(module):
     return pytest.importorskip(module)
 
 
-def randomize_torch_model(model, seed=0, scale=0.05):
-    """Gives every parameter non-trivial random values so that no layer is an identity."""
+def randomize_torch_model(model, seed=0):
+    """Random weights scaled by fan-in, norm scales around 1, random running statistics.
+
+    No layer is left an identity, and every BatchNorm gets its own mean and variance, so a
+    key map that drops or swaps a tensor cannot pass. The head is scaled up so that logits
+    span a few units.
+    """
     torch = require("torch")
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=gen) * scale
-            is_norm_scale = p.ndim == 1 and ("norm" in name or "layernorm" in name) and name.endswith("weight")
-            p.copy_(noise + (1.0 if is_norm_scale else 0.0))
+            if p.ndim >= 2:
+                gain = 10.0 if name.startswith(("head", "classifier", "cls_classifier", "distillation_classifier")) else 1.0
+                p.copy_(gain * torch.randn(p.shape, generator=gen) / p[0].numel() ** 0.5)
+            elif name.endswith("weight"):
+                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=gen))
+            else:
+                p.copy_(0.1 * torch.randn(p.shape, generator=gen))
+        for name, b in model.named_buffers():
+            if name.endswith("running_mean"):
+                b.copy_(0.1 * torch.randn(b.shape, generator=gen))
+            elif name.endswith("running_var"):
+                b.copy_(0.5 + 1.5 * torch.rand(b.shape, generator=gen))
     return model.eval()
 
 

@@ -1,3 +1,4 @@
 """Model families. Importing a family registers its named variants."""
 from . import vit  # noqa: F401  (first: DeiT builds on it)
 from . import deit  # noqa: F401
+from . import mobilevit  # noqa: F401

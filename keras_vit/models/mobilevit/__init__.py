@@ -3,7 +3,7 @@ from ...registry import ModelSpec, create_model, register_model
 from .convert import convert, detect_layout
 from .layers import Fold, Unfold
 from .model import MobileViT
-from .presets import DEFAULT_TAG, INPUT_SIZE, LAYOUT_PREPROCESSING, MEAN, STD, VARIANTS, weights_for
+from .presets import DEFAULT_TAG, INPUT_SIZE, LAYOUT_PREPROCESSING, MEAN, PARAMETER_COUNTS, STD, VARIANTS, weights_for
 
 for _name, _config in VARIANTS.items():
     register_model(
@@ -20,6 +20,7 @@ for _name, _config in VARIANTS.items():
             mean=MEAN,
             std=STD,
             layout_preprocessing=LAYOUT_PREPROCESSING,
+            parameters=PARAMETER_COUNTS[_name],
             paper="Mehta & Rastegari, MobileViT: Light-weight, General-purpose, and Mobile-friendly Vision Transformer, ICLR 2022",
         )
     )

@@ -1,0 +1,179 @@
+"""MobileViT on TFLite: builtin-only export in four precisions, checked against Keras, timed.
+
+For each of float32, float16, dynamic-range int8 and full int8 this script converts the
+model (builtin ops only), lists its operators and what XNNPACK leaves outside, compares it
+with Keras on calibration-disjoint images (max|diff|/range for float32, top-1 agreement and
+cosine similarity for the others) and measures the median latency at 1 and 2 threads. With
+``--kecam`` it also times keras-cv-attention-models' MobileViT of the same size.
+
+Without internet there are no pretrained weights: pass ``--weights`` (any checkpoint
+``create_model`` reads) or the model keeps its random initialisation; agreement numbers on
+random networks are only a proxy for accuracy.
+
+Usage:
+    python benchmarks/mobilevit_tflite.py --model mobilevit_xxs --size 256 [--weights ckpt] [--kecam]
+"""
+import argparse
+import collections
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+# Run as a script from anywhere: the repository root holds keras_vit and the tflite helpers.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def smooth_images(n, size, seed=0):
+    """Natural-ish raw RGB images: upsampled low-frequency noise plus gradients, 0..255."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, (n, 8, 8, 3)).astype(np.float32)
+    x = tf.image.resize(coarse, (size, size), method="bicubic").numpy()
+    x += rng.normal(0, 12, x.shape)
+    return np.clip(x, 0, 255).astype(np.float32)
+
+
+def export(model, size, quantize, calibration=None, workdir=None):
+    """Builtin-only TFLite bytes; full int8 takes uint8 pixels (scale 1, zero point 0)."""
+    import keras
+    import tensorflow as tf
+
+    workdir = workdir or tempfile.mkdtemp()
+    saved = os.path.join(workdir, "saved_model")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", lambda images: model(images, training=False), input_signature=[tf.TensorSpec((1, size, size, 3), tf.float32, name="images")])
+    archive.write_out(saved, verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=["serve"])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantize == "int8":
+        # One image spanning exactly [0, 255] pins the input range: uint8 scale 1, zero point 0.
+        anchor = np.linspace(0, 255, size * size * 3, dtype=np.float32).reshape(1, size, size, 3)
+        samples = np.concatenate([anchor, calibration])
+
+        def representative():
+            for image in samples:
+                yield [image[None]]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+    return converter.convert()
+
+
+def interpreter(tflite_bytes, threads=1, delegate=True):
+    from ai_edge_litert import interpreter as lite
+
+    resolver = lite.OpResolverType.AUTO if delegate else lite.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    it = lite.Interpreter(model_content=tflite_bytes, num_threads=threads, experimental_op_resolver_type=resolver)
+    it.allocate_tensors()
+    return it
+
+
+def run(it, images):
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    results = []
+    for image in images:
+        it.set_tensor(inp["index"], image[None].astype(inp["dtype"]))
+        it.invoke()
+        value = it.get_tensor(out["index"])[0].astype(np.float32)
+        scale, zero = out["quantization"]
+        results.append((value - zero) * scale if scale else value)
+    return np.stack(results)
+
+
+def latency_ms(it, size, runs=30, warmup=5):
+    inp = it.get_input_details()[0]
+    x = np.random.default_rng(0).uniform(0, 255, (1, size, size, 3)).astype(inp["dtype"])
+    it.set_tensor(inp["index"], x)
+    for _ in range(warmup):
+        it.invoke()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        it.invoke()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def op_histogram(tflite_bytes):
+    it = interpreter(tflite_bytes, delegate=False)
+    return collections.Counter(d["op_name"] for d in it._get_ops_details())
+
+
+def delegate_report(tflite_bytes):
+    try:
+        from tflite.runtime import delegate_coverage  # the project's export helpers, where present
+    except ImportError:
+        return "n/a"
+    report = delegate_coverage(interpreter(tflite_bytes))
+    return f"{report.num_partitions} XNNPACK partition(s), outside: {report.outside or 'none'}"
+
+
+def compare(reference, got):
+    cos = np.sum(reference * got, -1) / (np.linalg.norm(reference, axis=-1) * np.linalg.norm(got, axis=-1))
+    return dict(
+        max_abs_diff=float(np.abs(reference - got).max()),
+        diff_over_range=float(np.abs(reference - got).max() / (reference.max() - reference.min())),
+        top1_agreement=float(np.mean(reference.argmax(-1) == got.argmax(-1))),
+        mean_cosine=float(cos.mean()),
+    )
+
+
+def kecam_latency(name, size, threads):
+    """keras-cv-attention-models' MobileViT, exported the same way, or the reason it fails."""
+    try:
+        from keras_cv_attention_models import mobilevit
+
+        builder = {"mobilevit_xxs": mobilevit.MobileViT_XXS, "mobilevit_xs": mobilevit.MobileViT_XS, "mobilevit_s": mobilevit.MobileViT_S}[name]
+        model = builder(input_shape=(size, size, 3), pretrained=None)
+        tflite_bytes = export(model, size, "none")
+    except Exception as e:  # report any failure of the third-party package
+        return f"failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
+    return {t: latency_ms(interpreter(tflite_bytes, t), size) for t in threads}
+
+
+def main():
+    import keras_vit
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="mobilevit_xxs")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--weights", default=None)
+    parser.add_argument("--calibration", type=int, default=32)
+    parser.add_argument("--verify", type=int, default=16)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--kecam", action="store_true")
+    parser.add_argument("--formats", nargs="+", default=["none", "float16", "dynamic", "int8"])
+    args = parser.parse_args()
+
+    model = keras_vit.create_model(args.model, weights=args.weights, input_shape=(args.size, args.size, 3))
+    calibration = smooth_images(args.calibration, args.size, seed=1)
+    verify = smooth_images(args.verify, args.size, seed=2)
+    expected = model.predict(verify, verbose=0)
+    for quantize in args.formats:
+        tflite_bytes = export(model, args.size, quantize, calibration)
+        ops = op_histogram(tflite_bytes)
+        got = run(interpreter(tflite_bytes, 2), verify)
+        print(f"\n== {args.model} {args.size}x{args.size} {quantize}: {len(tflite_bytes) / 1e6:.2f} MB, {sum(ops.values())} ops")
+        print("ops:", dict(sorted(ops.items())))
+        print("delegate:", delegate_report(tflite_bytes))
+        print("vs keras:", {k: round(v, 6) for k, v in compare(expected, got).items()})
+        print("latency ms (median):", {t: round(latency_ms(interpreter(tflite_bytes, t), args.size), 2) for t in args.threads})
+    if args.kecam:
+        print("\nkeras-cv-attention-models latency ms:", kecam_latency(args.model, args.size, args.threads))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Classify a photo with a MobileViT ``.tflite`` as an app does: RGB pixels in, labels out.
+
+The exported model normalizes inside (including the BGR flip that ml-cvnets/transformers
+weights need), so the only work on the device is: decode to RGB, resize the shorter side to
+``size * 9 / 8`` and center-crop ``size`` x ``size`` (the references' evaluation crop), then
+feed the pixels as they are (float32 0..255, or uint8 bytes for the full-int8 file).
+
+Usage:
+    # once, on a computer: write a float32 file (any weights create_model accepts)
+    python -m keras_vit.tflite.on_device_example --export mobilevit_xxs.tflite --model mobilevit_xxs --weights cvnets_in1k
+    # like on the device:
+    python -m keras_vit.tflite.on_device_example mobilevit_xxs.tflite photo.jpg --labels imagenet_labels.txt
+
+Only ``numpy``, ``Pillow`` and ``ai-edge-litert`` are needed to classify.
+"""
+import argparse
+
+import numpy as np
+
+
+def load_rgb(path, size):
+    """Decode, resize the shorter side to size * 9 / 8 (bilinear), center-crop size x size."""
+    from PIL import Image
+
+    image = Image.open(path).convert("RGB")
+    short = size * 9 // 8
+    w, h = image.size
+    scale = short / min(w, h)
+    image = image.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+    w, h = image.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.uint8)
+
+
+class Classifier:
+    """A ``.tflite`` classifier on raw RGB pixels (float32 or quantized input)."""
+
+    def __init__(self, model_path, labels=None, num_threads=2):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=model_path, num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.size = int(self.input["shape"][1])
+        self.labels = labels
+
+    def logits(self, rgb):
+        """``rgb``: (size, size, 3) uint8 pixels; returns float logits."""
+        x = rgb[None].astype(np.float32)
+        scale, zero_point = self.input["quantization"]
+        if self.input["dtype"] != np.float32:
+            # Full-int8 exports take uint8 with scale 1 and zero point 0: the bytes as they are.
+            info = np.iinfo(self.input["dtype"])
+            x = np.clip(np.round(x / scale + zero_point), info.min, info.max)
+        self.interpreter.set_tensor(self.input["index"], x.astype(self.input["dtype"]))
+        self.interpreter.invoke()
+        y = self.interpreter.get_tensor(self.output["index"])[0].astype(np.float32)
+        scale, zero_point = self.output["quantization"]
+        return (y - zero_point) * scale if self.output["dtype"] != np.float32 else y
+
+    def top_k(self, rgb, k=5):
+        logits = self.logits(rgb)
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        best = np.argsort(-probs)[:k]
+        return [(int(i), self.labels[i] if self.labels else str(i), float(probs[i])) for i in best]
+
+
+def export(path, model_name="mobilevit_xxs", weights=None, size=256):
+    """Writes a builtin-only float32 ``.tflite`` taking (1, size, size, 3) RGB pixels 0..255."""
+    import tempfile
+
+    import keras
+    import tensorflow as tf
+
+    import keras_vit
+
+    model = keras_vit.create_model(model_name, weights=weights, input_shape=(size, size, 3))
+    saved = tempfile.mkdtemp()
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", lambda images: model(images, training=False), input_signature=[tf.TensorSpec((1, size, size, 3), tf.float32, name="images")])
+    archive.write_out(saved, verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=["serve"])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    with open(path, "wb") as f:
+        f.write(converter.convert())
+
+
+def main():
+    parser = argparse.ArgumentParser(description="MobileViT TFLite classification example.")
+    parser.add_argument("model_path", nargs="?")
+    parser.add_argument("image", nargs="?")
+    parser.add_argument("--labels", help="text file, one class name per line, in class-index order")
+    parser.add_argument("--top", type=int, default=5)
+    parser.add_argument("--export", metavar="TFLITE", help="write a float32 .tflite and exit")
+    parser.add_argument("--model", default="mobilevit_xxs")
+    parser.add_argument("--weights", default=None, help="weights tag or checkpoint path for --export")
+    parser.add_argument("--size", type=int, default=256)
+    args = parser.parse_args()
+    if args.export:
+        export(args.export, args.model, args.weights, args.size)
+        print(f"wrote {args.export}")
+        return
+    if not args.model_path:
+        parser.error("give a .tflite file (or --export one)")
+    labels = None
+    if args.labels:
+        with open(args.labels) as f:
+            labels = [line.strip() for line in f]
+    classifier = Classifier(args.model_path, labels)
+    if args.image:
+        rgb = load_rgb(args.image, classifier.size)
+    else:  # no photo at hand: a synthetic one, so that the example always runs
+        rgb = np.random.default_rng(0).integers(0, 256, (classifier.size, classifier.size, 3), dtype=np.uint8)
+    for index, label, prob in classifier.top_k(rgb, args.top):
+        print(f"{prob:7.2%}  {index:4d}  {label}")
+
+
+if __name__ == "__main__":
+    main()
