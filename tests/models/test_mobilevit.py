@@ -237,3 +237,13 @@ def test_tflite_float32_builtin_parity(timm_checkpoint, tmp_path):
     got = np.stack(got)
     assert np.abs(got - expected).max() <= 1e-4 * (expected.max() - expected.min()) + 1e-5
     assert np.array_equal(got.argmax(-1), expected.argmax(-1))
+
+
+def test_shared_model_checks():
+    from tests.model_checks import check_layer_configs, check_mixed_precision
+
+    def build():
+        return keras_vit.create_model(NAME, input_shape=(64, 64, 3), num_classes=3)
+
+    check_layer_configs(build())
+    check_mixed_precision(build, np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32"))
