@@ -38,7 +38,7 @@ setup(
     ],
     extras_require={
         # The embedded `digits` dataset, plots, tfds datasets and the LiteRT interpreter.
-        "train": ["scikit-learn", "matplotlib", "tensorflow-datasets"],
+        "train": ["scikit-learn", "matplotlib", "tensorflow-datasets", "tensorboard"],
         "tflite": ["ai-edge-litert"],
         # torch only to read .pth/.bin checkpoints; safetensors and .npz need no torch.
         "torch": ["torch"],
@@ -47,6 +47,7 @@ setup(
             "scikit-learn",
             "matplotlib",
             "tensorflow-datasets",
+            "tensorboard",
             "ai-edge-litert",
             "torch",
             "timm",
@@ -56,7 +57,6 @@ setup(
     entry_points={"console_scripts": ["keras-vit=keras_vit.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
-        "License :: OSI Approved :: Apache Software License",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
     ],
 )

@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+
+from keras_vit.training import Augmenter, load_dataset, make_pipeline
+
+
+def _write_images(folder, n, color):
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.new("RGB", (10 + i, 12), color).save(folder / f"{i}.png")
+
+
+def test_digits_splits_are_stratified_disjoint_and_resized():
+    splits = load_dataset("digits", 16, val_fraction=0.1, test_fraction=0.2, seed=0)
+    assert splits.num_classes == 10
+    assert splits.num_train + splits.num_val + splits.num_test == 1797
+    assert 340 <= splits.num_test <= 380
+    x, y = next(iter(splits.test.batch(512)))
+    assert x.shape[1:] == (16, 16, 3) and x.dtype.name == "uint8"
+    assert set(np.unique(y.numpy())) == set(range(10))
+    train_x = np.stack([a.numpy() for a, _ in splits.train])
+    test_x = x.numpy()
+    # No test image also appears in train (digits has a few exact duplicates, so allow them).
+    train_set = {a.tobytes() for a in train_x}
+    assert sum(t.tobytes() in train_set for t in test_x) < 10
+
+
+def test_training_pipeline_batches_one_hot_and_augments():
+    splits = load_dataset("digits", 16)
+    aug = Augmenter(10, randaugment_ops=1, hflip=True, random_erasing=0.5, mixup_alpha=0.8,
+                    cutmix_alpha=1.0)
+    ds = make_pipeline(splits.train, 10, 8, training=True, augment=aug, seed=1)
+    x, y = next(iter(ds))
+    assert x.shape == (8, 16, 16, 3) and y.shape == (8, 10)
+    np.testing.assert_allclose(y.numpy().sum(axis=1), 1.0, atol=1e-5)
+    assert float(x.numpy().min()) >= 0 and float(x.numpy().max()) <= 255
+    # MixUp/CutMix produce soft labels for at least some images.
+    assert np.any((y.numpy() > 0.01) & (y.numpy() < 0.99))
+
+
+def test_skip_batches_resumes_the_same_stream():
+    splits = load_dataset("digits", 8)
+    full = [y.numpy() for _, y in make_pipeline(splits.train, 10, 16, training=True,
+                                                seed=3).take(5)]
+    resumed = [y.numpy() for _, y in make_pipeline(splits.train, 10, 16, training=True, seed=3,
+                                                   skip_batches=2).take(3)]
+    for a, b in zip(full[2:], resumed):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_image_folder(tmp_path):
+    _write_images(tmp_path / "cats", 10, (255, 0, 0))
+    _write_images(tmp_path / "dogs", 10, (0, 0, 255))
+    splits = load_dataset(str(tmp_path), 12, val_fraction=0.2, test_fraction=0.2)
+    assert splits.class_names == ["cats", "dogs"]
+    assert (splits.num_train, splits.num_val, splits.num_test) == (12, 4, 4)
+    for x, y in splits.test:
+        assert x.shape == (12, 12, 3)
+        # Red images are class 0, blue class 1.
+        assert int(np.argmax(x.numpy()[6, 6])) == (0 if int(y) == 0 else 2)
+
+
+def test_bad_datasets_give_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="Unknown dataset 'mnist_typo'"):
+        load_dataset("mnist_typo", 8)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_dataset(str(tmp_path / "missing"), 8)
+    (tmp_path / "empty_root").mkdir()
+    with pytest.raises(ValueError, match="no class sub-folders"):
+        load_dataset(str(tmp_path / "empty_root"), 8)
+    _write_images(tmp_path / "root" / "a", 3, (0, 0, 0))
+    (tmp_path / "root" / "b").mkdir()
+    with pytest.raises(ValueError, match="without images.*b"):
+        load_dataset(str(tmp_path / "root"), 8)
+
+
+def test_tfds_unknown_and_unprepared(tmp_path):
+    pytest.importorskip("tensorflow_datasets")
+    with pytest.raises(ValueError, match="Unknown tfds dataset"):
+        load_dataset("tfds:not_a_real_dataset_xyz", 8, data_dir=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="not prepared"):
+        load_dataset("tfds:mnist", 8, data_dir=str(tmp_path), download=False)

@@ -1,0 +1,77 @@
+"""End-to-end train() runs with a tiny ViT: outputs, CLI, MirroredStrategy, export."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tests.training.helpers import TINY_RECIPE, WORKER_SCRIPT, start_python, stop
+
+
+def test_cli_train_leaves_all_outputs(tmp_path, tiny_recipe_file):
+    from keras_vit.training.cli import main
+
+    out = tmp_path / "run"
+    code = main(["--recipe", tiny_recipe_file, "--output", str(out), "--epochs", "2",
+                 "--verbose", "0", "--set", "label_smoothing=0.0"])
+    assert code == 0
+    for name in ("model.keras", "metrics.json", "history.json", "recipe.json", "loss.png",
+                 "accuracy.png", "confusion_matrix.png"):
+        assert (out / name).is_file(), name
+    assert sorted(os.listdir(out / "checkpoints")) == ["epoch-001.keras", "epoch-002.keras"]
+    assert (out / "logs").is_dir()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_accuracy"] == pytest.approx(metrics["test_accuracy_local"], abs=1e-6)
+    matrix = np.asarray(metrics["confusion_matrix"])
+    assert matrix.shape == (10, 10) and matrix.sum() == metrics["num_test"]
+    assert np.trace(matrix) / matrix.sum() == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    history = json.loads((out / "history.json").read_text())
+    assert history["epoch"] == [1, 2] and history["loss"][1] < history["loss"][0]
+    import keras
+
+    model = keras.saving.load_model(out / "model.keras")
+    assert model.output_shape == (None, 10)
+    assert json.loads((out / "recipe.json").read_text())["label_smoothing"] == 0.0
+
+
+def test_cli_errors_are_clear(tmp_path, tiny_recipe_file, capsys):
+    from keras_vit.training.cli import main
+
+    assert main(["--recipe", tiny_recipe_file, "--output", str(tmp_path),
+                 "--set", "epochz=1"]) == 2
+    assert "Did you mean 'epochs'" in capsys.readouterr().err
+    assert main(["--recipe", tiny_recipe_file, "--output", str(tmp_path),
+                 "--data", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_mirrored_strategy_over_two_logical_cpus_with_distillation(tmp_path):
+    recipe = dict(TINY_RECIPE, epochs=1)
+    proc = start_python([WORKER_SCRIPT, "mirrored", "--recipe", json.dumps(recipe),
+                         "--out", str(tmp_path)], tmp_path / "mirrored.log")
+    try:
+        assert proc.wait(timeout=240) == 0, (tmp_path / "mirrored.log").read_text()[-3000:]
+    finally:
+        stop([proc])
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["replicas"] == 2
+    # Two replicas on the same global batches train like one device.
+    np.testing.assert_allclose(result["plain_loss"], result["single_loss"], rtol=1e-3)
+    assert result["plain"] == pytest.approx(result["single"], abs=0.02)
+    assert np.isfinite(result["distilled_loss"]).all()
+    assert (tmp_path / "distilled" / "model.keras").is_file()
+
+
+@pytest.mark.slow
+def test_export_table_and_files(tmp_path, tiny_recipe_file, capsys):
+    from keras_vit.training import train
+
+    result = train(tiny_recipe_file, str(tmp_path), epochs=1, export=True, verbose=0)
+    for name in ("saved_model", "model_float32.tflite", "model_int8.tflite", "export.json"):
+        assert (tmp_path / name).exists(), name
+    rows = {r["format"]: r for r in result.metrics["export"]}
+    keras_acc = rows["keras"]["accuracy"]
+    assert keras_acc == pytest.approx(result.metrics["test_accuracy"], abs=1e-6)
+    assert rows["model_float32.tflite"]["accuracy"] == pytest.approx(keras_acc, abs=0.01)
+    assert rows["model_int8.tflite"]["size_bytes"] < rows["model_float32.tflite"]["size_bytes"]
+    assert "model_int8.tflite" in capsys.readouterr().out

@@ -1,0 +1,161 @@
+"""Callbacks that make sure no work is lost: atomic checkpoints, backups, a history file."""
+import glob
+import json
+import os
+import re
+
+import keras
+
+
+def atomic_write_json(path, data):
+    """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace``."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def atomic_save_model(model, path):
+    """``model.save(path)`` through a temporary ``.keras`` file and ``os.replace``."""
+    tmp = os.path.join(os.path.dirname(path) or ".", f".tmp{os.getpid()}-{os.path.basename(path)}")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def read_backup_state(backup_dir):
+    """The last backed-up position ``{"epoch", "step", "weights"}`` in ``backup_dir``, or None.
+
+    ``epoch`` is the epoch in progress and ``step`` the optimizer steps already done in it.
+    """
+    path = os.path.join(backup_dir, "latest.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        state = json.load(f)
+    if not os.path.isfile(os.path.join(backup_dir, state["weights"])):
+        raise FileNotFoundError(f"Backup {path} points to missing {state['weights']}")
+    return state
+
+
+class ResumableBackup(keras.callbacks.Callback):
+    """Back up the whole training state so a killed run resumes where it stopped.
+
+    Like ``keras.callbacks.BackupAndRestore``, but every write is atomic (a new weights file,
+    then ``latest.json`` is swapped in with ``os.replace``), so a run killed at any instant
+    leaves a consistent backup; and it records the step inside the epoch so
+    :func:`~keras_vit.training.train` resumes mid-epoch. In multi-worker runs every worker
+    keeps its own backup directory (variables are identical on all workers), so no shared
+    file system is needed.
+
+    Args:
+        backup_dir: where this worker's backups go.
+        steps_per_epoch: optimizer steps per epoch.
+        save_every_steps: also back up every this many steps (0: only at epoch ends).
+        initial_epoch, initial_step: the position training (re)starts from.
+    """
+
+    def __init__(self, backup_dir, steps_per_epoch, *, save_every_steps=0, initial_epoch=0,
+                 initial_step=0):
+        super().__init__()
+        self.backup_dir = backup_dir
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.save_every_steps = int(save_every_steps or 0)
+        self._epoch = initial_epoch
+        self._offset = initial_step  # Steps done in the epoch before this fit() started.
+        self._seq = 0
+
+    def restore(self, model):
+        """Load the latest backup into ``model`` (built, optimizer built). Returns the state."""
+        state = read_backup_state(self.backup_dir)
+        if state is not None:
+            model.load_weights(os.path.join(self.backup_dir, state["weights"]))
+            self._seq = state.get("seq", 0) + 1
+        return state
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch != self._epoch:
+            self._offset = 0
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_every_steps and (batch + 1) % self.save_every_steps == 0:
+            step = self._offset + batch + 1
+            if step < self.steps_per_epoch:
+                self._save(self._epoch, step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._offset = 0
+        self._save(epoch + 1, 0)
+
+    def _save(self, epoch, step):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"state-{self._seq:06d}.weights.h5"
+        tmp = os.path.join(self.backup_dir, f"tmp{os.getpid()}-{name}")
+        self.model.save_weights(tmp)
+        os.replace(tmp, os.path.join(self.backup_dir, name))
+        atomic_write_json(os.path.join(self.backup_dir, "latest.json"),
+                          {"epoch": epoch, "step": step, "weights": name, "seq": self._seq})
+        self._seq += 1
+        for old in glob.glob(os.path.join(self.backup_dir, "state-*.weights.h5")):
+            if os.path.basename(old) != name:
+                os.remove(old)
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Save ``checkpoints/epoch-NNN.keras`` after every epoch, atomically, keeping the last few.
+
+    Args:
+        directory: checkpoint folder.
+        model_fn: returns the model to save (e.g. the student of a distiller); default the
+            model being trained.
+        keep_last: how many epoch checkpoints to keep (``None``: all).
+    """
+
+    def __init__(self, directory, model_fn=None, keep_last=3):
+        super().__init__()
+        self.directory = directory
+        self.model_fn = model_fn
+        self.keep_last = keep_last
+
+    def on_epoch_end(self, epoch, logs=None):
+        os.makedirs(self.directory, exist_ok=True)
+        model = self.model_fn() if self.model_fn else self.model
+        atomic_save_model(model, os.path.join(self.directory, f"epoch-{epoch + 1:03d}.keras"))
+        if self.keep_last:
+            found = sorted(glob.glob(os.path.join(self.directory, "epoch-*.keras")),
+                           key=lambda p: int(re.findall(r"\d+", os.path.basename(p))[0]))
+            for old in found[: -self.keep_last]:
+                os.remove(old)
+
+
+class HistoryFile(keras.callbacks.Callback):
+    """Keep every epoch's logs in a JSON file that survives restarts (``history.json``).
+
+    A resumed run appends to the history of the killed one; a re-run epoch replaces its entry.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def load(self):
+        """The history so far, as ``{"epoch": [...], "<metric>": [...]}``."""
+        if not os.path.isfile(self.path):
+            return {"epoch": []}
+        with open(self.path, encoding="utf-8") as f:
+            return json.load(f)
+
+    def on_epoch_end(self, epoch, logs=None):
+        history = self.load()
+        rows = {e: {k: v[i] for k, v in history.items() if k != "epoch" and i < len(v)}
+                for i, e in enumerate(history["epoch"])}
+        logs = dict(logs or {})
+        lr = getattr(self.model.optimizer, "learning_rate", None)
+        if lr is not None:
+            logs.setdefault("learning_rate", float(keras.ops.convert_to_numpy(lr)))
+        rows[epoch + 1] = {k: float(keras.ops.convert_to_numpy(v)) for k, v in logs.items()}
+        epochs = sorted(rows)
+        keys = sorted({k for r in rows.values() for k in r})
+        out = {"epoch": epochs}
+        out.update({k: [rows[e].get(k) for e in epochs] for k in keys})
+        atomic_write_json(self.path, out)

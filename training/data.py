@@ -1,0 +1,313 @@
+"""Datasets for training: the embedded ``digits``, any TFDS dataset, or a folder of images.
+
+Every source is turned into three unbatched ``tf.data`` splits of ``(uint8 image HxWx3, int
+label)`` resized to the model's input. :func:`make_pipeline` then caches, shuffles, batches
+(global batch), augments and prefetches them; ``model.fit`` splits each global batch across
+replicas and the auto-shard policy gives every worker its own part of it.
+"""
+import dataclasses
+import os
+from typing import List, Optional
+
+import numpy as np
+import tensorflow as tf
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+
+
+@dataclasses.dataclass
+class DataSplits:
+    """Train/validation/test splits of one dataset, unbatched, with their class names."""
+
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    test: tf.data.Dataset
+    class_names: List[str]
+    num_train: int
+    num_val: int
+    num_test: int
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+
+def load_dataset(
+    name,
+    image_size,
+    *,
+    data_dir=None,
+    download=True,
+    val_fraction=0.1,
+    test_fraction=0.2,
+    seed=0,
+):
+    """Load a dataset by name into train/validation/test splits resized to ``image_size``.
+
+    Args:
+        name: ``"digits"`` (scikit-learn's 8x8 handwritten digits, installed with the
+            ``train`` extra, needs no internet), ``"tfds:<name>"`` (any TensorFlow Datasets
+            name, e.g. ``"tfds:cifar10"``), or a path to a folder that holds one sub-folder
+            of images per class (``folder:<path>`` is accepted too). A folder that holds
+            ``train/`` and ``test/`` (and optionally ``val/``) uses those splits.
+        image_size: side of the square images the model takes.
+        data_dir: TFDS data directory.
+        download: let TFDS download and prepare a missing dataset.
+        val_fraction, test_fraction: fractions carved from the training data when the source
+            has no validation/test split (stratified by class, seeded).
+        seed: seed of the split.
+
+    Returns:
+        :class:`DataSplits`.
+
+    Raises:
+        ValueError: unknown dataset name, or a malformed dataset (empty class folders...).
+        FileNotFoundError: a folder that does not exist.
+
+    Example:
+        >>> splits = load_dataset("digits", 32)
+        >>> splits.num_classes
+        10
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"Dataset name must be a non-empty string, got {name!r}")
+    if name == "digits":
+        return _load_digits(image_size, val_fraction, test_fraction, seed)
+    if name.startswith("tfds:"):
+        return _load_tfds(name[len("tfds:"):], image_size, data_dir, download,
+                          val_fraction, test_fraction, seed)
+    path = name[len("folder:"):] if name.startswith("folder:") else name
+    if name.startswith("folder:") or os.sep in name or os.path.exists(name):
+        return _load_folder(path, image_size, val_fraction, test_fraction, seed)
+    raise ValueError(
+        f"Unknown dataset {name!r}. Use 'digits', 'tfds:<name>' (e.g. 'tfds:cifar10') or the "
+        "path of a folder with one sub-folder of images per class."
+    )
+
+
+def _stratified_split(labels, val_fraction, test_fraction, seed):
+    """Indices (train, val, test), stratified by label, deterministic for a seed."""
+    rng = np.random.default_rng(seed)
+    parts = ([], [], [])
+    for label in np.unique(labels):
+        idx = np.flatnonzero(labels == label)
+        rng.shuffle(idx)
+        n_test = int(round(len(idx) * test_fraction))
+        n_val = int(round(len(idx) * val_fraction))
+        parts[2].extend(idx[:n_test])
+        parts[1].extend(idx[n_test:n_test + n_val])
+        parts[0].extend(idx[n_test + n_val:])
+    return tuple(np.sort(np.asarray(p, dtype=np.int64)) for p in parts)
+
+
+def _resize_uint8(image, image_size):
+    image = tf.image.resize(image, (image_size, image_size), method="bilinear", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+
+
+def _to_rgb(image):
+    # Grayscale sources (digits, MNIST) are repeated to 3 channels: the models take RGB.
+    channels = image.shape[-1]
+    if channels == 1:
+        return tf.image.grayscale_to_rgb(image)
+    if channels == 4:
+        return image[..., :3]
+    return image
+
+
+def _load_digits(image_size, val_fraction, test_fraction, seed):
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise ImportError(
+            "The 'digits' dataset ships with scikit-learn: pip install 'keras-vit[train]'"
+        ) from None
+    digits = load_digits()
+    # Pixel values are 0..16; scale to the 0..255 range every model input expects.
+    images = (digits.images * (255.0 / 16.0)).astype(np.float32)[..., None]
+    labels = digits.target.astype(np.int64)
+    train_idx, val_idx, test_idx = _stratified_split(labels, val_fraction, test_fraction, seed)
+
+    def make(idx):
+        ds = tf.data.Dataset.from_tensor_slices((images[idx], labels[idx]))
+        return ds.map(lambda x, y: (_resize_uint8(_to_rgb(x), image_size), y),
+                      num_parallel_calls=tf.data.AUTOTUNE)
+
+    return DataSplits(make(train_idx), make(val_idx), make(test_idx),
+                      [str(i) for i in range(10)], len(train_idx), len(val_idx), len(test_idx))
+
+
+def _load_tfds(name, image_size, data_dir, download, val_fraction, test_fraction, seed):
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise ImportError("tfds datasets need tensorflow-datasets: pip install "
+                          "'keras-vit[train]'") from None
+    if not name:
+        raise ValueError("Empty tfds dataset name: use e.g. 'tfds:cifar10'")
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as e:  # tfds raises its own DatasetNotFoundError subclasses.
+        raise ValueError(f"Unknown tfds dataset {name!r}: {e}") from None
+    if download:
+        try:
+            builder.download_and_prepare()
+        except Exception as e:
+            raise RuntimeError(
+                f"Could not download/prepare tfds dataset {name!r} (needs the internet or a "
+                f"prepared data_dir, got data_dir={data_dir!r}): {e}") from None
+    elif not tf.io.gfile.exists(os.path.join(builder.data_dir, "dataset_info.json")):
+        raise FileNotFoundError(
+            f"tfds dataset {name!r} is not prepared in {builder.data_dir}; prepare it with "
+            "download=True (needs the internet) or point data_dir at a prepared copy.")
+    info = builder.info
+    if info.supervised_keys is None or "label" not in info.features:
+        raise ValueError(f"tfds dataset {name!r} has no (image, label) supervised keys")
+    class_names = list(info.features["label"].names)
+    splits = set(info.splits.keys())
+    if "train" not in splits:
+        raise ValueError(f"tfds dataset {name!r} has no 'train' split (has {sorted(splits)})")
+    val_name = next((s for s in ("validation", "val") if s in splits), None)
+    test_name = "test" if "test" in splits else None
+    # Carve what is missing off the end of the train split, by percentage (tfds slicing).
+    carve = (0 if val_name else val_fraction) + (0 if test_name else test_fraction)
+    train_pct = int(round(100 * (1 - carve)))
+    split_names = [f"train[:{train_pct}%]" if carve else "train"]
+    cursor = train_pct
+    if val_name:
+        split_names.append(val_name)
+    else:
+        end = cursor + int(round(100 * val_fraction))
+        split_names.append(f"train[{cursor}%:{end}%]")
+        cursor = end
+    split_names.append(test_name or f"train[{cursor}%:]")
+    read_config = tfds.ReadConfig(shuffle_seed=seed)
+    datasets = builder.as_dataset(split=split_names, as_supervised=True,
+                                  shuffle_files=False, read_config=read_config)
+    sizes = [int(info.splits[s].num_examples) for s in split_names]
+
+    def prep(image, label):
+        return _resize_uint8(_to_rgb(image), image_size), tf.cast(label, tf.int64)
+
+    train, val, test = (d.map(prep, num_parallel_calls=tf.data.AUTOTUNE) for d in datasets)
+    return DataSplits(train, val, test, class_names, *sizes)
+
+
+def _list_class_folder(root):
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"Image folder {root!r} does not exist or is not a folder")
+    classes = sorted(d for d in os.listdir(root)
+                     if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
+    if not classes:
+        raise ValueError(f"Image folder {root!r} has no class sub-folders; expected "
+                         f"{root}/<class_name>/<image>.jpg")
+    files, labels, empty = [], [], []
+    for label, cls in enumerate(classes):
+        found = []
+        for dirpath, _, names in os.walk(os.path.join(root, cls)):
+            found += [os.path.join(dirpath, n) for n in sorted(names)
+                      if n.lower().endswith(IMAGE_EXTENSIONS)]
+        if not found:
+            empty.append(cls)
+        files += sorted(found)
+        labels += [label] * len(found)
+    if empty:
+        raise ValueError(f"Image folder {root!r}: class folder(s) without images "
+                         f"({', '.join(IMAGE_EXTENSIONS)}): {', '.join(empty)}")
+    return classes, np.asarray(files), np.asarray(labels, dtype=np.int64)
+
+
+def _load_folder(root, image_size, val_fraction, test_fraction, seed):
+    named = {s: os.path.join(root, s) for s in ("train", "val", "validation", "test")
+             if os.path.isdir(os.path.join(root, s))}
+    if "train" in named and "test" in named:
+        classes, train_f, train_l = _list_class_folder(named["train"])
+        split_sets = []
+        val_dir = named.get("val") or named.get("validation")
+        if val_dir:
+            split_sets.append((train_f, train_l))
+        else:
+            tr, va, _ = _stratified_split(train_l, val_fraction, 0.0, seed)
+            split_sets.append((train_f[tr], train_l[tr]))
+            split_sets.append((train_f[va], train_l[va]))
+        for d in ([val_dir] if val_dir else []) + [named["test"]]:
+            cls_d, f, l = _list_class_folder(d)
+            if cls_d != classes:
+                raise ValueError(f"Class folders of {d!r} differ from {named['train']!r}")
+            split_sets.append((f, l))
+    else:
+        classes, files, labels = _list_class_folder(root)
+        idx = _stratified_split(labels, val_fraction, test_fraction, seed)
+        split_sets = [(files[i], labels[i]) for i in idx]
+    for (f, _), split in zip(split_sets, ("train", "validation", "test")):
+        if len(f) == 0:
+            raise ValueError(f"Image folder {root!r} gives an empty {split} split; add images "
+                             "or change val_fraction/test_fraction")
+
+    def decode(path, label):
+        data = tf.io.read_file(path)
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        image.set_shape([None, None, 3])
+        return _resize_uint8(tf.cast(image, tf.float32), image_size), label
+
+    made = [tf.data.Dataset.from_tensor_slices((f, l)).map(
+        decode, num_parallel_calls=tf.data.AUTOTUNE) for f, l in split_sets]
+    return DataSplits(*made, classes, *(len(f) for f, _ in split_sets))
+
+
+def _options():
+    options = tf.data.Options()
+    # Sources are in memory or a file list; DATA sharding gives each worker a disjoint part
+    # of every global batch, whatever the number of files.
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
+    options.deterministic = True
+    return options
+
+
+def make_pipeline(
+    dataset,
+    num_classes,
+    batch_size,
+    *,
+    training=False,
+    augment=None,
+    cache=True,
+    seed=0,
+    shuffle_buffer=10000,
+    skip_batches=0,
+):
+    """Batch an unbatched split into a ``tf.data`` pipeline ready for ``model.fit``.
+
+    Args:
+        dataset: unbatched ``(uint8 image, int label)`` dataset from :func:`load_dataset`.
+        num_classes: labels become one-hot float vectors of this length (MixUp/CutMix and
+            label smoothing need soft labels).
+        batch_size: the global batch; ``model.fit`` splits it across replicas.
+        training: shuffle (seeded, reshuffled every epoch), repeat forever, drop the last
+            incomplete batch and augment. Use ``steps_per_epoch`` in ``fit``.
+        augment: an :class:`~keras_vit.training.augment.Augmenter` or ``None``.
+        cache: ``True`` (memory), a file path prefix, or ``False``.
+        seed: shuffle seed.
+        skip_batches: training batches to skip at the start (resuming mid-epoch).
+
+    Returns:
+        A ``tf.data.Dataset`` of ``(float32 images in [0, 255], one-hot labels)``.
+    """
+    ds = dataset
+    if cache:
+        ds = ds.cache(cache if isinstance(cache, str) else "")
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+        if skip_batches:
+            # Skipping elements before augmentation is cheap and, with a seeded shuffle,
+            # lands exactly where the interrupted run stopped.
+            ds = ds.skip(skip_batches * batch_size)
+        if augment is not None:
+            ds = ds.map(augment.per_image, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=training)
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.one_hot(y, num_classes)),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    if training and augment is not None:
+        ds = ds.map(augment.per_batch, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(_options())

@@ -1,0 +1,144 @@
+"""Export a trained model to SavedModel and TFLite (float32, int8) and compare with Keras.
+
+Uses ``keras_vit.tflite`` (``export_model``/``evaluate_tflite``) when it is installed and
+falls back to a minimal converter in :func:`_fallback_export` otherwise.
+"""
+import os
+import time
+
+import numpy as np
+
+from .callbacks import atomic_write_json
+
+FORMATS = (("saved_model", "none", "saved_model"), ("tflite", "none", "model_float32.tflite"),
+           ("tflite", "int8", "model_int8.tflite"))
+
+
+def _dir_or_file_size(path):
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+    return os.path.getsize(path)
+
+
+def _keras_accuracy_and_latency(model, images, labels, latency_samples=50):
+    from .distill import merge_student_outputs
+
+    logits = merge_student_outputs(model.predict(images, batch_size=64, verbose=0))
+    accuracy = float(np.mean(np.argmax(logits, -1) == labels))
+    model.predict_on_batch(images[:1])  # trace once before timing
+    start = time.perf_counter()
+    for i in range(min(latency_samples, len(images))):
+        model.predict_on_batch(images[i:i + 1])
+    return accuracy, 1000 * (time.perf_counter() - start) / min(latency_samples, len(images))
+
+
+def _tflite_latency(path, images, samples=50):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    x = images[:1].astype(inp["dtype"])
+    interpreter.set_tensor(inp["index"], x)
+    interpreter.invoke()
+    start = time.perf_counter()
+    for i in range(min(samples, len(images))):
+        interpreter.set_tensor(inp["index"], images[i:i + 1].astype(inp["dtype"]))
+        interpreter.invoke()
+    return 1000 * (time.perf_counter() - start) / min(samples, len(images))
+
+
+def _fallback_export(model, path, fmt, quantize, representative_images, images, labels):
+    """Minimal stand-in for ``keras_vit.tflite``: builtin-ops conversion, LiteRT evaluation.
+
+    Returns the test accuracy of the exported file (``None`` for SavedModel).
+    """
+    import tensorflow as tf
+
+    saved_model = path if fmt == "saved_model" else f"{path}.tmp-saved_model"
+    if fmt == "saved_model" or not os.path.isdir(saved_model):
+        model.export(saved_model, format="tf_saved_model")
+    if fmt == "saved_model":
+        return None
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: (
+            [representative_images[i:i + 1].astype("float32")]
+            for i in range(min(100, len(representative_images))))
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(converter.convert())
+    os.replace(tmp, path)
+    import shutil
+
+    shutil.rmtree(saved_model, ignore_errors=True)
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path)
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    preds = []
+    for i in range(len(images)):
+        interpreter.set_tensor(inp["index"], images[i:i + 1].astype(inp["dtype"]))
+        interpreter.invoke()
+        preds.append(int(np.argmax(interpreter.get_tensor(out["index"]))))
+    return float(np.mean(np.asarray(preds) == labels))
+
+
+def export_and_compare(model, output_dir, images, labels, *, representative_images=None,
+                       verbose=True):
+    """Export ``model`` to SavedModel and TFLite (float32 and int8) and print one table.
+
+    Args:
+        model: the trained Keras model (raw [0, 255] RGB input).
+        output_dir: receives ``saved_model/``, ``model_float32.tflite``, ``model_int8.tflite``
+            and ``export.json``.
+        images, labels: the test split (raw pixels, integer labels).
+        representative_images: calibration images for int8 (default: ``images``).
+        verbose: print the table.
+
+    Returns:
+        A list of rows ``{"format", "path", "accuracy", "size_bytes", "latency_ms"}``.
+    """
+    images = np.asarray(images, "float32")
+    labels = np.asarray(labels)
+    rep = images if representative_images is None else np.asarray(representative_images, "float32")
+    keras_path = os.path.join(output_dir, "model.keras")
+    accuracy, latency = _keras_accuracy_and_latency(model, images, labels)
+    rows = [{"format": "keras", "path": keras_path, "accuracy": accuracy,
+             "size_bytes": _dir_or_file_size(keras_path) if os.path.exists(keras_path) else None,
+             "latency_ms": latency}]
+    try:
+        from keras_vit.tflite import evaluate_tflite, export_model
+    except ImportError:
+        export_model = None
+    for fmt, quantize, name in FORMATS:
+        path = os.path.join(output_dir, name)
+        if export_model is not None:
+            export_model(model, path, format=fmt, quantize=quantize,
+                         representative_data=rep if quantize == "int8" else None,
+                         verify=fmt == "tflite")
+            acc = (evaluate_tflite(path, images, labels)["accuracy"]
+                   if fmt == "tflite" else None)
+        else:
+            acc = _fallback_export(model, path, fmt, quantize, rep, images, labels)
+        row = {"format": name, "path": path, "accuracy": acc, "size_bytes": _dir_or_file_size(path),
+               "latency_ms": _tflite_latency(path, images) if fmt == "tflite" else None}
+        rows.append(row)
+    atomic_write_json(os.path.join(output_dir, "export.json"), rows)
+    if verbose:
+        print(format_table(rows))
+    return rows
+
+
+def format_table(rows):
+    """The export comparison as a fixed-width text table."""
+    lines = [f"{'format':<22}{'test accuracy':>14}{'size (KB)':>12}{'latency (ms)':>14}"]
+    for r in rows:
+        acc = "-" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f}%"
+        size = "-" if r["size_bytes"] is None else f"{r['size_bytes'] / 1024:.0f}"
+        lat = "-" if r["latency_ms"] is None else f"{r['latency_ms']:.2f}"
+        lines.append(f"{r['format']:<22}{acc:>14}{size:>12}{lat:>14}")
+    return "\n".join(lines)

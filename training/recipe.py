@@ -1,0 +1,209 @@
+"""Training recipes: every hyper-parameter of a run, loaded from JSON and overridable.
+
+A recipe is a flat JSON object whose keys are the fields of :class:`Recipe`. Files live in
+``training/recipes/<name>.json`` (installed as ``keras_vit/training/recipes``); one per model
+and dataset. Unknown keys are an error, so a typo never silently falls back to a default.
+"""
+import dataclasses
+import difflib
+import json
+import os
+from typing import Any, Optional
+
+RECIPES_DIR = os.path.join(os.path.dirname(__file__), "recipes")
+
+
+@dataclasses.dataclass
+class Recipe:
+    """All settings of a training run. Defaults follow the DeiT recipe (Touvron et al., 2021).
+
+    Model
+        model: registered model name for ``keras_vit.create_model``.
+        model_overrides: constructor arguments of the family (``patch_size``, ``depth``...).
+        image_size: square input side; images are resized to it.
+        weights: pretrained weights tag or file for ``create_model`` (``None``: from scratch).
+        drop_path_rate, drop_rate: stochastic depth and head dropout.
+    Data
+        data: ``"digits"``, ``"tfds:<name>"``, or a folder with one sub-folder per class.
+        data_dir: tfds data dir. download: let tfds download a missing dataset.
+        val_fraction, test_fraction: carved out of the training set when the source has no
+            such split (stratified, seeded).
+        cache: keep decoded images in memory (``True``), in files under this path (a string),
+            or not at all (``False``).
+    Optimisation
+        epochs, batch_size (global, split across replicas), learning_rate (peak),
+        min_learning_rate (end of the cosine), warmup_epochs, weight_decay (AdamW; never
+        applied to norms, biases, position embeddings or tokens), beta_1, beta_2,
+        clip_global_norm, label_smoothing, ema (weights EMA, evaluated and saved at the end),
+        ema_momentum, mixed_precision (``"auto"``: on for GPUs with float16 tensor cores and
+        TPUs, off on CPU).
+    Augmentation
+        randaugment_ops, randaugment_magnitude (``keras.layers.RandAugment``; 0 ops: off),
+        mixup_alpha, cutmix_alpha, mix_prob, mix_switch_prob (``MixUp``/``CutMix``),
+        random_erasing (probability of ``RandomErasing`` per image), hflip, random_translate
+        (largest shift, fraction of the side), random_rotate (largest turn, fraction of 360°).
+    Distillation (DeiT)
+        teacher: ``.keras`` file (or a model passed to :func:`train`); ``None``: no distillation.
+        distillation: ``"soft"`` or ``"hard"``. distillation_alpha, distillation_temperature:
+            weight of the teacher term and softmax temperature (soft distillation only).
+    Run
+        seed, steps_per_execution, backup_every_steps (0: back up once per epoch).
+    """
+
+    model: str = "vit_tiny_patch16_224"
+    model_overrides: dict = dataclasses.field(default_factory=dict)
+    image_size: int = 224
+    weights: Optional[str] = None
+    drop_path_rate: float = 0.1
+    drop_rate: float = 0.0
+
+    data: str = "digits"
+    data_dir: Optional[str] = None
+    download: bool = True
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    cache: Any = True
+
+    epochs: int = 300
+    batch_size: int = 1024
+    learning_rate: float = 1e-3
+    min_learning_rate: float = 1e-5
+    warmup_epochs: float = 5.0
+    weight_decay: float = 0.05
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    clip_global_norm: Optional[float] = None
+    label_smoothing: float = 0.1
+    ema: bool = False
+    ema_momentum: float = 0.9999
+    mixed_precision: Any = "auto"
+
+    randaugment_ops: int = 2
+    randaugment_magnitude: float = 0.5
+    mixup_alpha: float = 0.8
+    cutmix_alpha: float = 1.0
+    mix_prob: float = 1.0
+    mix_switch_prob: float = 0.5
+    random_erasing: float = 0.25
+    hflip: bool = True
+    random_translate: float = 0.0
+    random_rotate: float = 0.0
+
+    teacher: Optional[str] = None
+    distillation: str = "hard"
+    distillation_alpha: float = 0.5
+    distillation_temperature: float = 1.0
+
+    seed: int = 0
+    steps_per_execution: int = 1
+    backup_every_steps: int = 0
+
+    description: str = ""
+
+    def replace(self, **changes):
+        """Return a copy with ``changes`` applied; unknown keys raise ``ValueError``."""
+        _check_keys(changes, "recipe override")
+        merged = dataclasses.asdict(self)
+        merged.update(changes)
+        return Recipe(**merged).validated()
+
+    def validated(self):
+        """Check value ranges; return ``self`` or raise ``ValueError`` naming the bad key."""
+        if self.distillation not in ("soft", "hard"):
+            raise ValueError(f"distillation must be 'soft' or 'hard', got {self.distillation!r}")
+        for key in ("epochs", "batch_size", "image_size", "steps_per_execution"):
+            if int(getattr(self, key)) < 1:
+                raise ValueError(f"Recipe key {key!r} must be >= 1, got {getattr(self, key)!r}")
+        for key in ("val_fraction", "test_fraction", "mix_prob", "random_erasing",
+                    "label_smoothing", "mix_switch_prob"):
+            if not 0.0 <= float(getattr(self, key)) <= 1.0:
+                raise ValueError(f"Recipe key {key!r} must be in [0, 1], got {getattr(self, key)!r}")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError("val_fraction + test_fraction must be < 1")
+        if not isinstance(self.model_overrides, dict):
+            raise ValueError("Recipe key 'model_overrides' must be a JSON object")
+        return self
+
+    def to_dict(self):
+        """The recipe as a JSON-serialisable dict (what ``save`` writes)."""
+        return dataclasses.asdict(self)
+
+    def save(self, path):
+        """Write the recipe as JSON, atomically."""
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=2, sort_keys=True)
+        os.replace(tmp, path)
+
+
+def _check_keys(mapping, where):
+    valid = {f.name for f in dataclasses.fields(Recipe)}
+    for key in mapping:
+        if key not in valid:
+            close = difflib.get_close_matches(key, sorted(valid), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"Unknown {where} key {key!r}.{hint} Valid keys: {', '.join(sorted(valid))}"
+            )
+
+
+def list_recipes():
+    """Names of the recipes shipped in ``training/recipes``."""
+    if not os.path.isdir(RECIPES_DIR):
+        return []
+    return sorted(f[: -len(".json")] for f in os.listdir(RECIPES_DIR) if f.endswith(".json"))
+
+
+def load_recipe(name_or_path=None, **overrides):
+    """Load a recipe by shipped name or JSON path, then apply ``overrides``.
+
+    Args:
+        name_or_path: a name from :func:`list_recipes` (e.g. ``"vit_digits"``), a path to a
+            JSON file, or ``None`` for the defaults of :class:`Recipe`.
+        **overrides: recipe keys to change, e.g. ``epochs=5``.
+
+    Returns:
+        A validated :class:`Recipe`.
+
+    Example:
+        >>> recipe = load_recipe("vit_digits", epochs=2)
+    """
+    values = {}
+    if name_or_path is not None:
+        path = name_or_path
+        if not os.path.isfile(path):
+            shipped = os.path.join(RECIPES_DIR, f"{name_or_path}.json")
+            if not os.path.isfile(shipped):
+                raise FileNotFoundError(
+                    f"Recipe {name_or_path!r} is neither a file nor a shipped recipe. "
+                    f"Shipped recipes: {', '.join(list_recipes()) or 'none'}"
+                )
+            path = shipped
+        try:
+            with open(path, encoding="utf-8") as f:
+                values = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"Recipe file {path} is not valid JSON: {e}") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"Recipe file {path} must hold a JSON object")
+        _check_keys(values, f"recipe ({path})")
+    recipe = Recipe(**values).validated()
+    return recipe.replace(**overrides) if overrides else recipe
+
+
+def parse_override(text):
+    """Parse a ``key=value`` command-line override; the value is JSON if it parses as JSON.
+
+    >>> parse_override("model_overrides={\\"depth\\": 4}")
+    ('model_overrides', {'depth': 4})
+    """
+    if "=" not in text:
+        raise ValueError(f"Override {text!r} must look like key=value")
+    key, raw = text.split("=", 1)
+    key = key.strip().replace("-", "_")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    _check_keys({key: value}, "recipe override")
+    return key, value

@@ -1,0 +1,280 @@
+"""One function that trains a model from a recipe, on any ``tf.distribute`` strategy.
+
+``train()`` is what ``keras-vit train`` runs. In a notebook, either call it, or use its parts
+(``get_strategy``, ``load_dataset``/``make_pipeline``, ``compile_for_recipe``) around your own
+``model.fit``.
+"""
+import dataclasses
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import callbacks as cb
+from . import report
+from .augment import Augmenter
+from .data import load_dataset, make_pipeline
+from .distill import Distiller, load_teacher, merge_student_outputs
+from .distribute import default_mixed_precision_policy, get_strategy, worker_info
+from .optim import build_optimizer
+from .recipe import Recipe, load_recipe
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What :func:`train` returns: the trained model, per-epoch history and final metrics."""
+
+    model: keras.Model
+    history: dict
+    metrics: dict
+    output_dir: str
+
+
+def build_model(recipe, num_classes):
+    """``keras_vit.create_model`` for the recipe's model, input size and overrides."""
+    import keras_vit
+
+    overrides = dict(recipe.model_overrides)
+    if recipe.drop_rate:
+        overrides.setdefault("drop_rate", recipe.drop_rate)
+    return keras_vit.create_model(
+        recipe.model, weights=recipe.weights, num_classes=num_classes,
+        input_shape=(recipe.image_size, recipe.image_size, 3),
+        drop_path_rate=recipe.drop_path_rate, **overrides)
+
+
+def compile_for_recipe(model, recipe, steps_per_epoch, teacher=None):
+    """Compile ``model`` with the recipe's optimizer, loss and metrics; call in ``strategy.scope()``.
+
+    Args:
+        model: a model producing logits (one output, or ``[cls, dist]`` for a DeiT student).
+        recipe: :class:`~keras_vit.training.recipe.Recipe`.
+        steps_per_epoch: optimizer steps per epoch (for warmup and cosine decay).
+        teacher: ``keras.Model`` or ``.keras`` path; wraps the model in a
+            :class:`~keras_vit.training.distill.Distiller`.
+
+    Returns:
+        The model to ``fit``: ``model`` itself or the distiller around it.
+
+    Example:
+        >>> with strategy.scope():
+        ...     model = keras_vit.create_model("vit_tiny_patch16_224", num_classes=10)
+        ...     trainable = compile_for_recipe(model, load_recipe(), steps_per_epoch=100)
+        >>> trainable.fit(train_ds, steps_per_epoch=100, epochs=300)
+    """
+    metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    if teacher is not None:
+        fitted = Distiller(model, load_teacher(teacher), mode=recipe.distillation,
+                           alpha=recipe.distillation_alpha,
+                           temperature=recipe.distillation_temperature,
+                           label_smoothing=recipe.label_smoothing)
+        loss = None
+    else:
+        outputs = getattr(model, "outputs", None) or []
+        if len(outputs) > 1:
+            raise ValueError(f"Model {model.name!r} has {len(outputs)} outputs; a model "
+                             "with a distillation token needs a teacher")
+        fitted = model
+        loss = keras.losses.CategoricalCrossentropy(from_logits=True,
+                                                    label_smoothing=recipe.label_smoothing)
+    fitted.compile(optimizer=build_optimizer(recipe, model, steps_per_epoch), loss=loss,
+                   metrics=metrics, steps_per_execution=recipe.steps_per_execution)
+    return fitted
+
+
+def _set_precision(recipe, strategy):
+    setting = recipe.mixed_precision
+    if setting == "auto":
+        policy = default_mixed_precision_policy(strategy)
+    elif setting in (True, "true", "on"):
+        policy = ("mixed_bfloat16" if isinstance(strategy, tf.distribute.TPUStrategy)
+                  else "mixed_float16")
+    elif setting in (False, None, "false", "off", "float32"):
+        policy = None
+    else:
+        policy = str(setting)
+    keras.mixed_precision.set_global_policy(policy or "float32")
+    return policy or "float32"
+
+
+def _tensorboard_available():
+    try:
+        import tensorboard  # noqa: F401  (tf.summary needs it since TF 2.16)
+    except ImportError:
+        return False
+    return True
+
+
+def _predict_labels(model, dataset):
+    """Predicted and true class ids of a batched dataset, computed locally on this worker."""
+    forward = tf.function(lambda x: merge_student_outputs(model(x, training=False)))
+    preds, labels = [], []
+    for x, y in dataset:
+        preds.append(np.argmax(keras.ops.convert_to_numpy(forward(x)), axis=-1))
+        labels.append(np.argmax(y.numpy(), axis=-1))
+    return np.concatenate(preds), np.concatenate(labels)
+
+
+def train(recipe=None, output_dir="runs/train", *, model=None, teacher=None, strategy="auto",
+          workers=None, worker_index=None, tpu=None, export=False, verbose=1, **overrides):
+    """Train (or resume training) a model from a recipe and leave everything in ``output_dir``.
+
+    Args:
+        recipe: a :class:`~keras_vit.training.recipe.Recipe`, a shipped recipe name, a JSON
+            path, or ``None`` for the defaults.
+        output_dir: receives ``model.keras``, ``metrics.json``, ``history.json``, the plots
+            (``loss.png``, ``accuracy.png``, ``confusion_matrix.png``), ``checkpoints/``,
+            ``backup/`` and TensorBoard ``logs/``; with ``export`` also ``saved_model/`` and
+            ``model_float32.tflite``/``model_int8.tflite``.
+        model: a ``keras.Model`` to train instead of ``recipe.model`` (build it inside
+            ``strategy.scope()`` if you pass a strategy object).
+        teacher: teacher model or ``.keras`` path for DeiT distillation (overrides
+            ``recipe.teacher``).
+        strategy: a strategy name for :func:`get_strategy`, or a ``tf.distribute.Strategy``.
+        workers, worker_index, tpu: see :func:`get_strategy`.
+        export: also export to SavedModel and TFLite and compare accuracies.
+        verbose: Keras progress bar (1), one line per epoch (2) or silent (0).
+        **overrides: recipe keys to change.
+
+    Returns:
+        :class:`TrainResult`.
+
+    Running the same call again after an interruption resumes from the last backup.
+    """
+    if isinstance(strategy, str):
+        # First: a multi-worker strategy must exist before any other TensorFlow op runs.
+        strategy = get_strategy(strategy, workers=workers, worker_index=worker_index, tpu=tpu)
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe)
+    if overrides:
+        recipe = recipe.replace(**overrides)
+    index, num_workers, is_chief = worker_info(strategy)
+    # Non-chief workers must still run every collective, but write to a private folder.
+    work_dir = output_dir if is_chief else os.path.join(output_dir, f".worker-{index}")
+    os.makedirs(work_dir, exist_ok=True)
+    precision = _set_precision(recipe, strategy)
+    keras.utils.set_random_seed(recipe.seed)
+
+    splits = load_dataset(recipe.data, recipe.image_size, data_dir=recipe.data_dir,
+                          download=recipe.download, val_fraction=recipe.val_fraction,
+                          test_fraction=recipe.test_fraction, seed=recipe.seed)
+    steps_per_epoch = splits.num_train // recipe.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"batch_size {recipe.batch_size} is larger than the training split "
+                         f"({splits.num_train} images)")
+
+    backup_dir = os.path.join(output_dir, "backup", f"worker-{index}")
+    state = cb.read_backup_state(backup_dir)
+    initial_epoch, initial_step = (state["epoch"], state["step"]) if state else (0, 0)
+
+    cache = recipe.cache
+    if isinstance(cache, str):
+        cache = os.path.join(cache, f"worker-{index}")
+
+    def train_data(skip):
+        return make_pipeline(splits.train, splits.num_classes, recipe.batch_size, training=True,
+                             augment=Augmenter.from_recipe(recipe, splits.num_classes),
+                             cache=f"{cache}-train" if isinstance(cache, str) else cache,
+                             seed=recipe.seed, skip_batches=skip)
+
+    val_ds = make_pipeline(splits.val, splits.num_classes, recipe.batch_size, cache=bool(cache))
+    test_ds = make_pipeline(splits.test, splits.num_classes, recipe.batch_size, cache=False)
+
+    teacher = teacher if teacher is not None else recipe.teacher
+    with strategy.scope():
+        student = model if model is not None else build_model(recipe, splits.num_classes)
+        fitted = compile_for_recipe(student, recipe, steps_per_epoch, teacher=teacher)
+        # Build model and optimizer now, so a backup can be loaded into them.
+        dummy = np.zeros((1, recipe.image_size, recipe.image_size, 3), "float32")
+        fitted(dummy, training=False)
+        fitted.optimizer.build(fitted.trainable_variables)
+
+    backup = cb.ResumableBackup(backup_dir, steps_per_epoch,
+                                save_every_steps=recipe.backup_every_steps,
+                                initial_epoch=initial_epoch, initial_step=initial_step)
+    if state is not None:
+        backup.restore(fitted)
+        if is_chief and verbose:
+            print(f"Resuming from epoch {initial_epoch + 1}, step {initial_step} "
+                  f"of {steps_per_epoch} ({backup_dir})" if initial_epoch < recipe.epochs else
+                  f"Already trained for {initial_epoch} epochs ({backup_dir}); evaluating")
+    history_file = cb.HistoryFile(os.path.join(work_dir, "history.json"))
+    callbacks = [backup]
+    if is_chief:
+        callbacks += [
+            cb.EpochCheckpoint(os.path.join(output_dir, "checkpoints"), model_fn=lambda: student),
+            history_file,
+        ]
+        if _tensorboard_available():
+            callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")))
+        elif verbose:
+            print("TensorBoard is not installed: no logs/ (pip install 'keras-vit[train]')")
+    fit_verbose = verbose if is_chief else 0
+
+    started = time.time()
+    epoch = initial_epoch
+    if initial_step and epoch < recipe.epochs:
+        # Finish the interrupted epoch with its remaining steps; the EMA swap Keras does at
+        # the end of every fit() must wait for the real end of training.
+        fitted.optimizer.finalize_variable_values = lambda *args, **kwargs: None
+        try:
+            fitted.fit(train_data(epoch * steps_per_epoch + initial_step), epochs=epoch + 1,
+                       initial_epoch=epoch, steps_per_epoch=steps_per_epoch - initial_step,
+                       validation_data=val_ds, callbacks=callbacks, verbose=fit_verbose,
+                       shuffle=False)
+        finally:
+            del fitted.optimizer.finalize_variable_values
+        epoch += 1
+    if epoch < recipe.epochs:
+        fitted.fit(train_data(epoch * steps_per_epoch), epochs=recipe.epochs,
+                   initial_epoch=epoch, steps_per_epoch=steps_per_epoch,
+                   validation_data=val_ds, callbacks=callbacks, verbose=fit_verbose,
+                       shuffle=False)
+    elif recipe.ema and state is not None:
+        # Finished earlier: the backup holds raw weights, the result is their EMA.
+        fitted.optimizer.finalize_variable_values(fitted.trainable_variables)
+    train_seconds = time.time() - started
+
+    test_logs = fitted.evaluate(test_ds, return_dict=True, verbose=0)
+    preds, labels = _predict_labels(student, test_ds)
+    history = history_file.load()
+    metrics = {
+        "model": recipe.model if model is None else student.name,
+        "data": recipe.data,
+        "test_accuracy": float(test_logs["accuracy"]),
+        "test_loss": float(test_logs["loss"]),
+        "test_accuracy_local": float(np.mean(preds == labels)),
+        "epochs": recipe.epochs,
+        "train_seconds_this_run": round(train_seconds, 2),
+        "resumed_from": {"epoch": initial_epoch, "step": initial_step} if state else None,
+        "num_train": splits.num_train, "num_val": splits.num_val, "num_test": splits.num_test,
+        "num_params": int(student.count_params()),
+        "strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync,
+        "workers": num_workers, "precision": precision, "keras_version": keras.__version__,
+        "tensorflow_version": tf.__version__,
+    }
+    for key in ("val_accuracy", "val_loss", "accuracy", "loss"):
+        if history.get(key):
+            metrics[f"final_{key}"] = history[key][-1]
+    if is_chief:
+        cb.atomic_save_model(student, os.path.join(output_dir, "model.keras"))
+        recipe.save(os.path.join(output_dir, "recipe.json"))
+        report.plot_history(history, output_dir)
+        matrix = report.confusion_matrix(labels, preds, splits.num_classes)
+        report.plot_confusion_matrix(matrix, splits.class_names,
+                                     os.path.join(output_dir, "confusion_matrix.png"))
+        metrics["confusion_matrix"] = matrix.tolist()
+        if export:
+            from .export import export_and_compare
+
+            test_images = np.concatenate([x.numpy() for x, _ in test_ds])
+            rep_images = np.concatenate([x.numpy() for x, _ in val_ds])
+            metrics["export"] = export_and_compare(student, output_dir, test_images, labels,
+                                                   representative_images=rep_images)
+        report.write_metrics(os.path.join(output_dir, "metrics.json"), metrics)
+        if verbose:
+            print(f"test accuracy {metrics['test_accuracy']:.4f}  "
+                  f"({output_dir}/metrics.json)")
+    return TrainResult(student, history, metrics, output_dir)
