@@ -12,6 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_vit import distillation_outputs
+
 from . import callbacks as cb
 from . import report
 from .augment import Augmenter
@@ -66,7 +68,12 @@ def compile_for_recipe(model, recipe, steps_per_epoch, teacher=None):
     """
     metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
     if teacher is not None:
-        fitted = Distiller(model, load_teacher(teacher), mode=recipe.distillation,
+        # A DeiT student with a distillation token trains both heads apart (its own output is
+        # their average): the view shares the model's layers and returns [cls, dist] logits.
+        student = model
+        if any(layer.name == "head_dist" for layer in model.layers):
+            student = distillation_outputs(model)
+        fitted = Distiller(student, load_teacher(teacher), mode=recipe.distillation,
                            alpha=recipe.distillation_alpha,
                            temperature=recipe.distillation_temperature,
                            label_smoothing=recipe.label_smoothing)

@@ -100,3 +100,22 @@ def test_distiller_trains_a_two_output_student(tmp_path):
         np.testing.assert_array_equal(a, np.array(w))  # the teacher stays frozen
     with pytest.raises(ValueError, match="mode"):
         Distiller(two_head, teacher, mode="medium")
+
+
+def test_deit_student_trains_both_heads_against_the_teacher(tmp_path):
+    import keras_vit
+    from keras_vit.training.recipe import load_recipe
+    from keras_vit.training.train import compile_for_recipe
+
+    student = keras_vit.create_model("deit_tiny_distilled_patch16_224", input_shape=(16, 16, 3),
+                                     patch_size=8, embed_dim=16, depth=1, num_heads=2, num_classes=4)
+    teacher = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(), keras.layers.Dense(4)])
+    recipe = load_recipe("vit_digits", distillation="hard", ema=False)
+    fitted = compile_for_recipe(student, recipe, steps_per_epoch=4, teacher=teacher)
+    assert [o.shape[-1] for o in fitted.student.outputs] == [4, 4]  # [cls, dist] view of the DeiT model
+    heads = {name: np.array(student.get_layer(name).kernel) for name in ("head", "head_dist")}
+    x = np.random.default_rng(0).uniform(0, 255, (16, 16, 16, 3)).astype("float32")
+    y = np.eye(4, dtype="float32")[np.arange(16) % 4]
+    fitted.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    for name, before in heads.items():
+        assert not np.allclose(before, np.array(student.get_layer(name).kernel)), name
