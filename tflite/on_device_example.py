@@ -68,24 +68,13 @@ class Classifier:
 
 
 def export(path, model_name="mobilevit_xxs", weights=None, size=256):
-    """Writes a builtin-only float32 ``.tflite`` taking (1, size, size, 3) RGB pixels 0..255."""
-    import tempfile
-
-    import keras
-    import tensorflow as tf
-
+    """Writes a verified, builtin-only float32 ``.tflite`` taking (1, size, size, 3) RGB pixels 0..255."""
     import keras_vit
+    from keras_vit.tflite import export_model
 
     model = keras_vit.create_model(model_name, weights=weights, input_shape=(size, size, 3))
-    saved = tempfile.mkdtemp()
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serve", lambda images: model(images, training=False), input_signature=[tf.TensorSpec((1, size, size, 3), tf.float32, name="images")])
-    archive.write_out(saved, verbose=False)
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=["serve"])
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    with open(path, "wb") as f:
-        f.write(converter.convert())
+    result = export_model(model, path, format="tflite")
+    print(result.summary())
 
 
 def main():

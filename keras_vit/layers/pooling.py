@@ -32,7 +32,10 @@ class TokenPooling(layers.Layer):
 
     def call(self, x):
         if self.mode == "token":
-            return x[:, self.token_index]
+            # A kept axis then a squeeze, not x[:, i]: TFLite turns the axis-dropping slice into
+            # a STRIDED_SLICE that XNNPACK does not take, splitting the graph in two partitions.
+            i = self.token_index
+            return ops.squeeze(x[:, i : i + 1], axis=1)
         return ops.mean(x[:, self.num_prefix_tokens :], axis=1)
 
     def compute_output_shape(self, input_shape):

@@ -1,0 +1,216 @@
+"""Command-line entry points: ``export``, ``predict`` and ``benchmark``.
+
+``keras_vit/cli.py`` wires these into ``keras-vit``; ``python -m keras_vit.tflite.cli`` runs
+them on their own. Each ``run_*`` returns the process exit code: 0 on success, 1 when
+verification fails or the input is bad (with a one-line message on stderr), 2 for argument
+errors (argparse).
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from .export import FORMATS, QUANTIZATIONS
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def _error(message):
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def resolve_model(spec, weights=None, image_size=None, num_classes=None):
+    """A ``keras.Model`` from a `.keras` file or a keras_vit registry name.
+
+    Args:
+        spec: path ending in ``.keras``, or a registry name such as ``vit_tiny_patch16_224``.
+        weights: weights tag or file for a registry model.
+        image_size: square input size for a registry model (default: the variant's own).
+        num_classes: classifier classes for a registry model (default: the variant's own).
+    """
+    from .export import load_keras_model
+
+    if spec.endswith(".keras"):
+        if weights:
+            raise ValueError("--weights applies to registry names, not .keras files.")
+        return load_keras_model(spec)
+    try:
+        import keras_vit
+    except ImportError as e:
+        raise ValueError(f"{spec!r} is not a .keras file and keras_vit cannot be imported ({e}).") from None
+    names = keras_vit.list_models()
+    if spec not in names:
+        raise ValueError(f"Unknown model {spec!r}: not a .keras file nor one of {', '.join(names)}.")
+    kwargs = {"weights": weights}
+    if image_size:
+        kwargs["input_shape"] = (image_size, image_size, 3)
+    if num_classes:
+        kwargs["num_classes"] = num_classes
+    return keras_vit.create_model(spec, **kwargs)
+
+
+def _add_model_arguments(parser):
+    parser.add_argument("--weights", default=None, help="weights tag or file for a registry model")
+    parser.add_argument("--image-size", type=int, default=None, help="square input size of a registry model")
+    parser.add_argument("--num-classes", type=int, default=None, help="classes of a registry model")
+
+
+def add_export_arguments(parser):
+    """Arguments of ``keras-vit export``."""
+    parser.add_argument("model", help="registry name (with --weights) or .keras file")
+    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("--quantize", default="none", choices=QUANTIZATIONS,
+                        help="TFLite only: none (float32), float16, dynamic (int8 weights) or int8 (full integer)")
+    parser.add_argument("--data", default=None,
+                        help="representative/labelled images: .npy/.npz, image folder, or a training dataset name "
+                             "(digits, tfds:NAME); required for --quantize int8")
+    parser.add_argument("--num-calibration", type=int, default=100, help="images used for int8 calibration")
+    parser.add_argument("--num-verify", type=int, default=200,
+                        help="held-out images from --data used to verify (and measure accuracy)")
+    parser.add_argument("--input-dtype", default=None, choices=("float32", "uint8", "int8"),
+                        help="int8 models: integer input (uint8 takes raw pixel bytes unchanged)")
+    parser.add_argument("--output-dtype", default=None, choices=("float32", "uint8", "int8"))
+    parser.add_argument("--batch-size", type=int, default=1, help="fixed batch size of the export")
+    parser.add_argument("--output", "-o", required=True, help="output file (.tflite/.keras) or SavedModel folder")
+    parser.add_argument("--no-verify", action="store_true", help="skip the parity check")
+    parser.add_argument("--tolerance", type=float, default=1e-4,
+                        help="float32: bound on max|diff| / Keras logit range (default: %(default)s)")
+    parser.add_argument("--min-agreement", type=float, default=None,
+                        help="float16/dynamic/int8: minimum top-1 agreement with Keras "
+                             "(default: 0.99 / 0.9 / 0.8)")
+    _add_model_arguments(parser)
+
+
+def run_export(args):
+    """Run ``keras-vit export``; prints the verification result, returns the exit code."""
+    from .export import ConversionError, export_model
+
+    try:
+        model = resolve_model(args.model, args.weights, args.image_size, args.num_classes)
+        image_shape = tuple(model.inputs[0].shape[1:])
+        cal = ev = ev_labels = None
+        if args.data:
+            from .data import calibration_and_eval
+
+            cal, ev, ev_labels = calibration_and_eval(args.data, image_shape, args.num_calibration, args.num_verify)
+        elif args.quantize == "int8":
+            return _error("--quantize int8 needs --data (representative images from the training data).")
+        result = export_model(
+            model, args.output, format=args.format, quantize=args.quantize, representative_data=cal,
+            input_dtype=args.input_dtype, output_dtype=args.output_dtype, batch_size=args.batch_size,
+            verify=not args.no_verify, sample_images=ev, labels=ev_labels, num_calibration=args.num_calibration,
+            tolerance=args.tolerance, min_top1_agreement=args.min_agreement,
+        )
+    except (ValueError, FileNotFoundError, ConversionError) as e:
+        return _error(str(e))
+    print(result.summary())
+    return EXIT_OK if result.passed else EXIT_FAILED
+
+
+def add_predict_arguments(parser):
+    """Arguments of ``keras-vit predict``."""
+    parser.add_argument("model", help=".tflite or .keras file (or registry name)")
+    parser.add_argument("images", nargs="+", help="image files")
+    parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--labels", default=None, help="text file with one class name per line")
+    parser.add_argument("--resize", action="store_true",
+                        help="resize images and convert them to RGB instead of rejecting a mismatch")
+    parser.add_argument("--num-threads", type=int, default=None)
+    _add_model_arguments(parser)
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _load_predictor(spec, args):
+    """``(predict_fn, (H, W, C))`` for a .tflite, .keras or registry model."""
+    if spec.endswith(".tflite"):
+        from .runtime import TFLiteRunner
+
+        if not os.path.exists(spec):
+            raise FileNotFoundError(f"No such model file: {spec}")
+        runner = TFLiteRunner(spec, num_threads=args.num_threads)
+        return runner, runner.input_shape[1:]
+    model = resolve_model(spec, args.weights, args.image_size, args.num_classes)
+    return (lambda x: np.asarray(model(x, training=False))), tuple(model.inputs[0].shape[1:])
+
+
+def run_predict(args):
+    """Run ``keras-vit predict``: print the top-k classes of each image."""
+    from .data import load_image
+
+    try:
+        predict, image_shape = _load_predictor(args.model, args)
+        class_names = None
+        if args.labels:
+            with open(args.labels, encoding="utf-8") as f:
+                class_names = [line.strip() for line in f if line.strip()]
+        images = [load_image(p, image_shape, resize=args.resize) for p in args.images]
+        scores = predict(np.stack(images)).reshape(len(images), -1)
+    except (ValueError, FileNotFoundError) as e:
+        return _error(str(e))
+    if class_names is not None and len(class_names) != scores.shape[-1]:
+        return _error(f"{args.labels} has {len(class_names)} labels but the model has {scores.shape[-1]} classes.")
+    # Logits become probabilities; outputs that already sum to one are kept.
+    if not (np.all(scores >= 0) and np.allclose(scores.sum(-1), 1, atol=1e-2)):
+        scores = _softmax(scores)
+    for path, row in zip(args.images, scores):
+        top = np.argsort(-row)[: args.top_k]
+        names = [class_names[i] if class_names else str(i) for i in top]
+        print(f"{path}: " + ", ".join(f"{n} ({row[i]:.3f})" for n, i in zip(names, top)))
+    return EXIT_OK
+
+
+def add_benchmark_arguments(parser):
+    """Arguments of ``keras-vit benchmark``."""
+    from .benchmark import DEFAULT_FORMATS
+
+    parser.add_argument("models", nargs="+", help="registry names or .keras files")
+    parser.add_argument("--formats", nargs="+", default=list(DEFAULT_FORMATS),
+                        help="keras and/or tflite:QUANTIZE entries (default: %(default)s)")
+    parser.add_argument("--data", default=None, help="labelled images for calibration and accuracy")
+    parser.add_argument("--num-calibration", type=int, default=100)
+    parser.add_argument("--num-eval", type=int, default=500)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--runs", type=int, default=50, help="timed invocations per measurement")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved measurement rounds; tables show the median over rounds")
+    parser.add_argument("--peers", nargs="*", default=["kecam"],
+                        help="other Keras implementations to compare with (kecam); empty for none")
+    parser.add_argument("--workdir", default=None, help="keep exported files here (default: a temp folder)")
+    parser.add_argument("--markdown", default=None, help="also write the tables as markdown to this file")
+    _add_model_arguments(parser)
+
+
+def run_benchmark(args):
+    """Run ``keras-vit benchmark``: tables of size, latency, memory and accuracy."""
+    from .benchmark import run
+
+    try:
+        return run(args)
+    except (ValueError, FileNotFoundError) as e:
+        return _error(str(e))
+
+
+def main(argv=None):
+    """``python -m keras_vit.tflite.cli {export,predict,benchmark} ...``"""
+    parser = argparse.ArgumentParser(prog="keras-vit", description="Export, run and benchmark mobile models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, add, run_fn in (
+        ("export", add_export_arguments, run_export),
+        ("predict", add_predict_arguments, run_predict),
+        ("benchmark", add_benchmark_arguments, run_benchmark),
+    ):
+        p = sub.add_parser(name, help=(run_fn.__doc__ or "").split("\n")[0])
+        add(p)
+        p.set_defaults(func=run_fn)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

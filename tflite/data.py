@@ -1,0 +1,211 @@
+"""Images in, for export calibration, verification, prediction and benchmarks.
+
+Everything here returns raw RGB pixels as float32 ``(N, H, W, 3)`` in [0, 255], because
+the exported models normalize internally.
+"""
+import os
+
+import numpy as np
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+
+__all__ = ["load_image", "load_images", "load_dataset", "calibration_and_eval", "check_images"]
+
+
+def check_images(images, image_size, what="images"):
+    """Validate a batch of raw pixels against the model input ``(H, W, 3)``.
+
+    Returns the batch as float32 ``(N, H, W, 3)``; raises ``ValueError`` naming the problem
+    (channel count, spatial size, value range) otherwise.
+    """
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4:
+        raise ValueError(f"{what}: expected (N, H, W, 3) pixels, got shape {images.shape}.")
+    h, w, c = image_size
+    if images.shape[-1] != c:
+        raise ValueError(
+            f"{what}: expected {c} channels (RGB, channels last), got {images.shape[-1]} "
+            f"in shape {images.shape}."
+        )
+    if tuple(images.shape[1:3]) != (h, w):
+        raise ValueError(
+            f"{what}: expected {h}x{w} images, got {images.shape[1]}x{images.shape[2]}."
+        )
+    images = images.astype(np.float32)
+    if images.size and (images.min() < 0 or images.max() > 255):
+        raise ValueError(
+            f"{what}: pixel values must be raw RGB in [0, 255] (the model normalizes them), "
+            f"got range [{images.min():.3g}, {images.max():.3g}]."
+        )
+    if images.size and images.max() <= 1.0:
+        # Already-normalized data would calibrate int8 ranges on the wrong scale.
+        raise ValueError(f"{what}: values are all in [0, 1]; pass raw pixels in [0, 255].")
+    return images
+
+
+def load_image(path, image_size=None, resize=False):
+    """Read one image file as float32 ``(H, W, 3)`` RGB pixels.
+
+    Args:
+        path: image file (anything Pillow reads).
+        image_size: expected ``(H, W)`` or ``(H, W, 3)``; ``None`` accepts any size.
+        resize: resize to ``image_size`` and convert to RGB instead of rejecting a
+            mismatched size or channel count.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if resize:
+                img = img.convert("RGB")
+                if image_size is not None:
+                    img = img.resize((image_size[1], image_size[0]), Image.BILINEAR)
+            array = np.asarray(img)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"No such image file: {path}") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"{path} is not an image file Pillow can read ({e}).") from None
+    if array.ndim == 2:
+        raise ValueError(f"{path}: grayscale image (1 channel); the model needs RGB. Use --resize to convert.")
+    if array.shape[-1] != 3:
+        raise ValueError(
+            f"{path}: image has {array.shape[-1]} channels; the model needs 3 (RGB). "
+            "Use --resize to convert."
+        )
+    if image_size is not None and tuple(array.shape[:2]) != tuple(image_size[:2]):
+        raise ValueError(
+            f"{path}: image is {array.shape[0]}x{array.shape[1]}, the model takes "
+            f"{image_size[0]}x{image_size[1]}. Use --resize to resize."
+        )
+    return array.astype(np.float32)
+
+
+def load_images(paths, image_size=None, resize=False):
+    """Read image files into one float32 ``(N, H, W, 3)`` batch (see :func:`load_image`)."""
+    return np.stack([load_image(p, image_size, resize) for p in paths])
+
+
+def _load_folder(folder, image_size, limit):
+    """Folder of images; class sub-folders (sorted) become labels."""
+    classes = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
+    files, labels = [], []
+    if classes:
+        for i, cls in enumerate(classes):
+            for name in sorted(os.listdir(os.path.join(folder, cls))):
+                if name.lower().endswith(IMAGE_EXTENSIONS):
+                    files.append(os.path.join(folder, cls, name))
+                    labels.append(i)
+    else:
+        files = [
+            os.path.join(folder, n) for n in sorted(os.listdir(folder)) if n.lower().endswith(IMAGE_EXTENSIONS)
+        ]
+    if not files:
+        raise ValueError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) found in {folder}.")
+    if limit:
+        # Spread the subset over classes instead of taking the first class only.
+        step = max(1, len(files) // limit)
+        files, labels = files[::step][:limit], labels[::step][:limit] if labels else []
+    images = load_images(files, image_size, resize=image_size is not None)
+    return images, (np.asarray(labels) if labels else None)
+
+
+def _load_array_file(path):
+    if path.endswith(".npy"):
+        return np.load(path), None
+    with np.load(path) as f:
+        keys = list(f.keys())
+        img_key = next((k for k in ("images", "x", "x_test", "x_train") if k in f), None)
+        if img_key is None:
+            raise ValueError(f"{path}: no 'images' or 'x' array (found {keys}).")
+        lbl_key = next((k for k in ("labels", "y", "y_test", "y_train") if k in f), None)
+        return f[img_key], (f[lbl_key] if lbl_key else None)
+
+
+def _resize_batch(images, image_size):
+    if tuple(images.shape[1:3]) == tuple(image_size[:2]):
+        return images
+    import tensorflow as tf
+
+    return tf.image.resize(images, image_size[:2]).numpy()
+
+
+def load_dataset(spec, image_size=None, limit=None, split="test"):
+    """Load raw-pixel images (and labels when known) for calibration or evaluation.
+
+    Args:
+        spec: an ``.npy`` file of images, an ``.npz`` with ``images``/``x`` (and
+            ``labels``/``y``), a folder of images (class sub-folders give labels), or any
+            dataset name that ``keras_vit.training.data`` knows (``digits``, ``tfds:NAME``).
+        image_size: ``(H, W)`` or ``(H, W, 3)`` to resize to; ``None`` keeps the size.
+        limit: keep at most this many samples.
+        split: split to ask the training data loaders for.
+
+    Returns:
+        ``(images, labels)``; ``labels`` is ``None`` when the source has none.
+    """
+    if os.path.isdir(spec):
+        return _load_folder(spec, image_size, limit)
+    if os.path.isfile(spec):
+        if not spec.endswith((".npy", ".npz")):
+            raise ValueError(f"{spec}: expected an .npy/.npz array file or a folder of images.")
+        images, labels = _load_array_file(spec)
+    else:
+        images, labels = _load_from_training(spec, image_size, limit, split)
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 3:  # grayscale arrays: replicate to RGB
+        images = np.repeat(images[..., None], 3, axis=-1)
+    if limit:
+        images = images[:limit]
+        labels = labels[:limit] if labels is not None else None
+    if image_size is not None:
+        images = _resize_batch(images, image_size)
+    return images, (np.asarray(labels).reshape(-1).astype(np.int64) if labels is not None else None)
+
+
+def _load_from_training(spec, image_size, limit, split):
+    """Ask ``keras_vit.training.data`` (the training issue's loaders) for a named dataset."""
+    try:
+        from keras_vit.training import data as training_data
+    except ImportError as e:
+        raise ValueError(
+            f"Unknown dataset {spec!r}: not a file or folder, and keras_vit.training.data "
+            f"is not available ({e})."
+        ) from None
+    if image_size is None:
+        raise ValueError(f"Dataset {spec!r} needs the model's image size.")
+    try:
+        splits = training_data.load_dataset(spec, int(image_size[0]))
+    except (KeyError, ValueError) as e:
+        raise ValueError(f"Could not load dataset {spec!r}: {e}") from None
+    attr = {"train": "train", "validation": "val", "val": "val", "test": "test"}[split]
+    ds = getattr(splits, attr)
+    if limit:
+        ds = ds.take(limit)
+    images, labels = [], []
+    for image, label in ds.as_numpy_iterator():
+        images.append(image)
+        labels.append(label)
+    if not images:
+        raise ValueError(f"Dataset {spec!r} has no {split} images.")
+    return np.stack(images), np.asarray(labels)
+
+
+def calibration_and_eval(spec, image_shape, num_calibration, num_eval):
+    """Calibration images and held-out labelled evaluation images from one source.
+
+    Named training datasets give their train split for calibration and their test split for
+    evaluation; files and folders are split by position (the first ``num_calibration``
+    images calibrate). Returns ``(calibration, eval_images, eval_labels_or_None)``.
+    """
+    if os.path.exists(spec):
+        images, labels = load_dataset(spec, image_size=image_shape, limit=num_calibration + num_eval)
+        if len(images) <= num_calibration:  # too few to hold any out: evaluate on the same images
+            return images, images, labels
+        return images[:num_calibration], images[num_calibration:], (
+            labels[num_calibration:] if labels is not None else None)
+    cal, _ = load_dataset(spec, image_size=image_shape, limit=num_calibration, split="train")
+    ev, labels = load_dataset(spec, image_size=image_shape, limit=num_eval, split="test")
+    return cal, ev, labels
