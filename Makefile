@@ -1,4 +1,4 @@
-# `make demo`: on a fresh clone, install, train a small ViT on the embedded digits dataset,
+# `make demo`: on a fresh clone, install, train MobileViT-XXS on the embedded digits dataset,
 # export it to SavedModel and TFLite (float32, int8) and print the Keras-vs-TFLite table.
 PYTHON ?= python
 DEMO_DIR ?= outputs/demo
@@ -12,5 +12,5 @@ demo: install-train demo-train
 
 # Re-running resumes an interrupted run (or just re-evaluates and re-exports a finished one).
 demo-train:
-	keras-vit train --recipe vit_digits --output $(DEMO_DIR) --export --verbose 2
+	keras-vit train --recipe mobilevit_digits --output $(DEMO_DIR) --export --verbose 2
 	@echo "Everything is in $(DEMO_DIR)/ (model.keras, metrics.json, *.png, saved_model/, *.tflite)"
