@@ -66,8 +66,14 @@ class MultiHeadSelfAttention(layers.Layer):
         q = self._split_heads(q * ops.cast(self.scale, q.dtype), num_tokens)
         k = self._split_heads(k, num_tokens)
         v = self._split_heads(v, num_tokens)
-        attn = ops.softmax(ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))), axis=-1)
-        out = ops.matmul(self.attn_drop(attn, training=training), v)
+        if num_tokens == 1:
+            # One token attends only to itself: softmax over one score is exactly 1, so the
+            # output is v (MobileViT's last stage at small inputs); skip the degenerate ops.
+            attn = ops.ones_like(q[..., :1])
+            out = v
+        else:
+            attn = ops.softmax(ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))), axis=-1)
+            out = ops.matmul(self.attn_drop(attn, training=training), v)
         out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (-1, num_tokens, dim))
         out = self.proj_drop(self.proj(out), training=training)
         if return_attention_scores:

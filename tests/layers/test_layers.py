@@ -82,3 +82,12 @@ def test_resample_position_embedding_keeps_prefix():
         kl.resample_position_embedding(table[:, :-1], (6, 6), num_prefix_tokens=2)
     with pytest.raises(ValueError, match="Unknown resampling method"):
         kl.resample_grid(table[0].reshape(3, 6, 4), (2, 2), "nearest")
+
+
+def test_attention_over_a_single_token_is_its_value():
+    x = np.random.default_rng(0).normal(size=(3, 1, 8)).astype("float32")
+    layer = kl.MultiHeadSelfAttention(num_heads=2)
+    out, scores = layer(x, return_attention_scores=True)
+    np.testing.assert_array_equal(scores, np.ones((3, 2, 1, 1), "float32"))
+    v = np.asarray(layer.qkv(x))[..., 16:]
+    np.testing.assert_allclose(out, np.asarray(layer.proj(v)), atol=1e-6)
