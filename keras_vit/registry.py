@@ -198,6 +198,20 @@ def create_model(
     return model
 
 
+def model_shortcut(name, shortcut_name):
+    """A ``ViTB16``-style function: ``create_model(name, weights=..., **kwargs)`` under its own name."""
+
+    def builder(weights=None, **kwargs):
+        return create_model(name, weights=weights, **kwargs)
+
+    builder.__name__ = builder.__qualname__ = shortcut_name
+    builder.__doc__ = (
+        f"Shortcut for ``keras_vit.create_model('{name}', ...)``; takes the same keywords.\n\n"
+        f"Example:\n    >>> model = keras_vit.{shortcut_name}(weights='/path/to/checkpoint', num_classes=10)\n"
+    )
+    return builder
+
+
 def save_weights(model, path):
     """Saves ``model``'s variables as ``.safetensors`` keyed by variable path (atomically).
 

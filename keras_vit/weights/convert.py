@@ -104,3 +104,11 @@ def strip_prefix(state, prefixes, every=True):
         if state and all(k.startswith(prefix) for k in state):
             return {k[len(prefix):]: v for k, v in state.items()}
     return state
+
+
+def unknown_layout(family, layouts, state):
+    """The error for a checkpoint in none of a family's layouts, showing its first keys."""
+    sample = ", ".join(sorted(state)[:8])
+    return WeightsMismatchError(
+        f"Not a {family} checkpoint in any layout we know ({', '.join(layouts)}, keras_vit). First keys: {sample}"
+    )

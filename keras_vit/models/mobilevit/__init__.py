@@ -1,5 +1,5 @@
 """The MobileViT family: model builder, named variants and their weights."""
-from ...registry import ModelSpec, create_model, register_model
+from ...registry import ModelSpec, model_shortcut, register_model
 from .convert import convert, detect_layout
 from .layers import Fold, Unfold
 from .model import MobileViT
@@ -26,20 +26,8 @@ for _name, _config in VARIANTS.items():
     )
 
 
-def _shortcut(name, doc_name):
-    def builder(weights=None, **kwargs):
-        return create_model(name, weights=weights, **kwargs)
-
-    builder.__name__ = doc_name
-    builder.__doc__ = (
-        f"MobileViT shortcut for ``create_model('{name}', ...)``; takes the same keywords.\n\n"
-        f"Example:\n    >>> model = keras_vit.models.mobilevit.{doc_name}(weights='/path/to/checkpoint', num_classes=10)\n"
-    )
-    return builder
-
-
-MobileViTXXS = _shortcut("mobilevit_xxs", "MobileViTXXS")
-MobileViTXS = _shortcut("mobilevit_xs", "MobileViTXS")
-MobileViTS = _shortcut("mobilevit_s", "MobileViTS")
+MobileViTXXS = model_shortcut("mobilevit_xxs", "MobileViTXXS")
+MobileViTXS = model_shortcut("mobilevit_xs", "MobileViTXS")
+MobileViTS = model_shortcut("mobilevit_s", "MobileViTS")
 
 __all__ = ["Fold", "MobileViT", "MobileViTS", "MobileViTXS", "MobileViTXXS", "Unfold"]

@@ -6,8 +6,7 @@ release) nests each conv as ``block.conv``/``block.norm`` and numbers stages fro
 """
 import re
 
-from ...weights.convert import Rule, apply_rules, conv2d, depthwise_conv2d, linear, strip_prefix
-from ...weights.errors import WeightsMismatchError
+from ...weights.convert import Rule, apply_rules, conv2d, depthwise_conv2d, linear, strip_prefix, unknown_layout
 
 _IGNORE = [r".*num_batches_tracked"]
 
@@ -153,8 +152,4 @@ def convert(state):
         # Training wrappers add "module." (DDP) and some releases "encoder." around the network.
         state = strip_prefix(strip_prefix(state, ("module.",)), ("encoder.",), every=False)
         return apply_rules(state, CVNETS_RULES, ignore=_IGNORE), layout
-    sample = ", ".join(sorted(state)[:8])
-    raise WeightsMismatchError(
-        "Not a MobileViT checkpoint in any layout we know (timm, transformers, ml-cvnets, keras_vit). "
-        f"First keys: {sample}"
-    )
+    raise unknown_layout("MobileViT", ("timm", "transformers", "ml-cvnets"), state)

@@ -1,5 +1,5 @@
 """The ViT family: model builder, named variants and their weights."""
-from ...registry import ModelSpec, create_model, register_model
+from ...registry import ModelSpec, model_shortcut, register_model
 from .convert import convert, detect_layout
 from .model import VisionTransformer
 from .presets import PARAMETER_COUNTS, SIZES, VARIANTS, default_tag, weights_for
@@ -30,24 +30,12 @@ for _size, _patch, _res in VARIANTS:
     )
 
 
-def _shortcut(name, doc_name):
-    def builder(weights=None, **kwargs):
-        return create_model(name, weights=weights, **kwargs)
-
-    builder.__name__ = doc_name
-    builder.__doc__ = (
-        f"ViT shortcut for ``create_model('{name}', ...)``; takes the same keywords.\n\n"
-        f"Example:\n    >>> model = keras_vit.{doc_name}(weights='/path/to/checkpoint', num_classes=10)\n"
-    )
-    return builder
-
-
-ViTTi16 = _shortcut("vit_tiny_patch16_224", "ViTTi16")
-ViTS16 = _shortcut("vit_small_patch16_224", "ViTS16")
-ViTB16 = _shortcut("vit_base_patch16_224", "ViTB16")
-ViTB32 = _shortcut("vit_base_patch32_224", "ViTB32")
-ViTL16 = _shortcut("vit_large_patch16_224", "ViTL16")
-ViTL32 = _shortcut("vit_large_patch32_224", "ViTL32")
-ViTH14 = _shortcut("vit_huge_patch14_224", "ViTH14")
+ViTTi16 = model_shortcut("vit_tiny_patch16_224", "ViTTi16")
+ViTS16 = model_shortcut("vit_small_patch16_224", "ViTS16")
+ViTB16 = model_shortcut("vit_base_patch16_224", "ViTB16")
+ViTB32 = model_shortcut("vit_base_patch32_224", "ViTB32")
+ViTL16 = model_shortcut("vit_large_patch16_224", "ViTL16")
+ViTL32 = model_shortcut("vit_large_patch32_224", "ViTL32")
+ViTH14 = model_shortcut("vit_huge_patch14_224", "ViTH14")
 
 __all__ = ["VisionTransformer", "ViTTi16", "ViTS16", "ViTB16", "ViTB32", "ViTL16", "ViTL32", "ViTH14"]

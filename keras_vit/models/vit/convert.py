@@ -1,6 +1,5 @@
 """Key maps from timm, transformers and Google (JAX/Flax ``.npz``) ViT checkpoints."""
-from ...weights.convert import Rule, apply_rules, conv2d, linear, strip_prefix
-from ...weights.errors import WeightsMismatchError
+from ...weights.convert import Rule, apply_rules, conv2d, linear, strip_prefix, unknown_layout
 
 # timm: one Linear per projection, qkv already fused in our order.
 TIMM_RULES = [
@@ -148,8 +147,4 @@ def convert(state):
         rules = _google_rules(*((0, 0, 1) if big_vision else (1, 3, 2)))
         # The representation ("pre_logits") layer of in21k checkpoints is dropped, as timm does.
         return apply_rules(state, rules, ignore=[r"pre_logits/.*"]), layout
-    sample = ", ".join(sorted(state)[:8])
-    raise WeightsMismatchError(
-        "Not a ViT checkpoint in any layout we know (timm, transformers, Google .npz, keras_vit). "
-        f"First keys: {sample}"
-    )
+    raise unknown_layout("ViT", ("timm", "transformers", "Google .npz"), state)
