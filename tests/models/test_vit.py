@@ -68,7 +68,9 @@ def test_without_preprocessing_takes_normalized_input():
 
 def test_drop_path_is_stochastic_only_in_training():
     model = tiny(drop_path_rate=0.5)
-    x = images()
+    # Only the last of the 2 blocks drops (rates rise linearly from 0); 16 samples make two
+    # identical random masks (probability 2**-16) practically impossible.
+    x = images(16)
     np.testing.assert_allclose(model(x, training=False), model(x, training=False))
     assert not np.allclose(model(x, training=True), model(x, training=True))
 
