@@ -11,8 +11,12 @@ from .layers import PatchEmbedding, TransformerBlock
 
 def _blocks(model):
     blocks = [layer for layer in model.layers if isinstance(layer, TransformerBlock)]
-    if not blocks:
-        raise ValueError(f"Model '{model.name}' has no TransformerBlock layers; attention maps need a token transformer.")
+    consecutive = all(b.input is a.output for a, b in zip(blocks, blocks[1:]))
+    if not blocks or not consecutive or not any(isinstance(layer, PatchEmbedding) for layer in model.layers):
+        raise ValueError(
+            f"Model '{model.name}' is not a plain stack of transformer blocks over patch tokens; "
+            "attention maps support the ViT and DeiT families."
+        )
     return blocks
 
 

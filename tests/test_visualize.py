@@ -24,3 +24,9 @@ def test_rollout_needs_a_class_token():
     model = keras_vit.create_model("vit_tiny_patch16_224", class_token=False, global_pool="avg", **TINY)
     with pytest.raises(ValueError, match="class token"):
         attention_rollout(model, np.zeros((1, 32, 32, 3), "float32"))
+
+
+def test_hybrid_models_get_a_clear_error():
+    model = keras_vit.create_model("mobilevit_xxs", input_shape=(64, 64, 3), num_classes=3)
+    with pytest.raises(ValueError, match="ViT and DeiT"):
+        attention_scores(model, np.zeros((1, 64, 64, 3), "float32"))

@@ -9,6 +9,7 @@ import pytest
 
 import keras_vit
 from keras_vit.models.mobilevit import Fold, Unfold
+from keras_vit.models.mobilevit.layers import MobileViTTransformerBlock, Resize
 from keras_vit.models.mobilevit.presets import PARAMETER_COUNTS
 from tests.references import randomize_torch_model, require
 
@@ -193,8 +194,41 @@ def test_keras_save_load_round_trip(tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
-    for layer in (Unfold(2, name="u"), Fold(2, output_size=(5, 7), name="f")):
+    for layer in (Unfold(2, name="u"), Fold(2, output_size=(5, 7), name="f"), Resize((6, 8), name="r"),
+                  MobileViTTransformerBlock(4, patch_size=(2, 3), mlp_ratio=2.0, activation="swish", name="t")):
         assert type(layer).from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("size,patch", [((8, 8), 2), ((4, 6), (2, 3)), ((2, 2), 2)])
+def test_map_transformer_block_is_unfold_transformer_fold(size, patch):
+    """MobileViTTransformerBlock on the map equals the shared block between Unfold and Fold."""
+    from keras_vit.layers import TransformerBlock
+
+    x = np.random.default_rng(0).standard_normal((2,) + size + (16,)).astype(np.float32)
+    block = MobileViTTransformerBlock(4, patch_size=patch, mlp_ratio=2.0, activation="swish", layer_norm_epsilon=1e-5)
+    reference = TransformerBlock(4, mlp_ratio=2.0, activation="swish", layer_norm_epsilon=1e-5)
+    tokens = Unfold(patch)(x)
+    reference(tokens)
+    block(x)
+    assert [w.path.split("/", 1)[1] for w in block.weights] == [w.path.split("/", 1)[1] for w in reference.weights]
+    rng = np.random.default_rng(1)
+    for w in reference.weights:
+        w.assign(rng.standard_normal(w.shape).astype(np.float32) * 0.3)
+    block.set_weights(reference.get_weights())
+    expected, expected_scores = reference(tokens, return_attention_scores=True)
+    got, scores = block(x, return_attention_scores=True)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(Fold(patch, output_size=size)(expected)), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(scores), np.asarray(expected_scores), atol=1e-6)
+
+
+def test_transformer_weight_paths():
+    """Weight paths the checkpoint converters write to (``stages_{s}_1_transformer_{i}/...``)."""
+    model = keras_vit.create_model(NAME, input_shape=(64, 64, 3))
+    paths = [w.path for w in model.weights if w.path.startswith("stages_2_1_transformer_0/")]
+    assert paths == [f"stages_2_1_transformer_0/{p}" for p in (
+        "norm1/gamma", "norm1/beta", "attn/qkv/kernel", "attn/qkv/bias", "attn/proj/kernel", "attn/proj/bias",
+        "norm2/gamma", "norm2/beta", "mlp/fc1/kernel", "mlp/fc1/bias", "mlp/fc2/kernel", "mlp/fc2/bias")]
+    assert sum("transformer" in w.path for w in model.weights) == 12 * 9
 
 
 def test_unknown_layout_is_an_error(tmp_path):

@@ -1,4 +1,6 @@
-"""MobileViT's unfold and fold: a feature map to per-pixel patch sequences and back.
+"""MobileViT's unfold and fold (a feature map to per-pixel patch sequences and back), and
+the transformer block the model uses, which works on the map and regroups it only inside
+attention.
 
 The MobileViT block runs its transformer over sequences made of the same pixel of every
 ``ph`` x ``pw`` patch: a ``(B, H, W, C)`` map becomes ``(B * P, N, C)`` with
@@ -6,8 +8,9 @@ The MobileViT block runs its transformer over sequences made of the same pixel o
 sequence index (``b * P + i * pw + j`` for pixel ``(i, j)`` of a patch) and the token
 index (``r * (W / pw) + c`` for patch ``(r, c)``) follow the reference implementations
 (apple/ml-cvnets, timm, transformers), so that intermediate tensors can be compared with
-theirs. Everything is reshapes and transposes of at most 5 dimensions, channels-last,
-which TFLite converts to builtin operators.
+theirs. Everything is reshapes and transposes, channels-last, which TFLite converts to
+builtin operators: at most 5 dimensions in Unfold and Fold, 6 in the block (the most that
+TFLite's TRANSPOSE and XNNPACK take).
 
 A map whose size is not a multiple of the patch is resized bilinearly (half-pixel
 centres, no antialiasing: PyTorch's ``align_corners=False``) to the next multiple before
@@ -17,6 +20,8 @@ import math
 
 import keras
 from keras import layers, ops
+
+from ...layers import TransformerBlock
 
 
 def _pair(value):
@@ -28,6 +33,12 @@ def _grid(size, patch_size):
     (h, w), (ph, pw) = size, patch_size
     nh, nw = math.ceil(h / ph), math.ceil(w / pw)
     return nh, nw, nh * ph, nw * pw
+
+
+def patch_grid_size(size, patch_size):
+    """The (height, width) a map is resized to before unfolding: the next multiples of the patch."""
+    _, _, new_h, new_w = _grid(size, _pair(patch_size))
+    return new_h, new_w
 
 
 def _resize(x, size):
@@ -118,4 +129,103 @@ class Fold(layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"patch_size": self.patch_size, "output_size": self.output_size})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class Resize(layers.Layer):
+    """Bilinear resize of a ``(B, H, W, C)`` map as the references do (PyTorch's
+    ``align_corners=False``, no antialiasing), for maps that are not a multiple of the patch.
+
+    Args:
+        size: (height, width) of the output.
+
+    Example:
+        >>> x = Resize((6, 6))(feature_map)  # (B, 5, 5, C) -> (B, 6, 6, C)
+    """
+
+    def __init__(self, size, **kwargs):
+        super().__init__(**kwargs)
+        self.size = tuple(int(s) for s in size)
+
+    def call(self, x):
+        return _resize(x, self.size)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + self.size + (input_shape[-1],)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"size": self.size})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class MobileViTTransformerBlock(TransformerBlock):
+    """:class:`TransformerBlock` over a whole ``(B, H, W, C)`` map, attention within patch pixels.
+
+    Computes exactly ``Fold(TransformerBlock(Unfold(x)))``: every token-wise operation (norms,
+    qkv, projection, MLP) runs on the map as it is, and only attention regroups its inputs,
+    the same pixel of every ``ph`` x ``pw`` patch forming one sequence. That regrouping and
+    the split into heads are one 6-D transpose of the fused qkv tensor, and one more puts the
+    heads' outputs back, so the block needs two transposes instead of the four of
+    :class:`MultiHeadSelfAttention` plus unfold and fold around the transformer. Sublayers
+    and weights are the parent's (``norm1``, ``attn/qkv``, ``attn/proj``, ``norm2``,
+    ``mlp/fc1``, ``mlp/fc2``), so checkpoints convert the same way.
+
+    Args:
+        patch_size: int or (height, width) of a patch; height and width of the map must be
+            multiples of it (resize first, as :class:`Unfold` does).
+        **kwargs: the arguments of :class:`TransformerBlock`.
+
+    Example:
+        >>> y = MobileViTTransformerBlock(num_heads=4, patch_size=2, mlp_ratio=2.0)(feature_map)
+    """
+
+    def __init__(self, num_heads, patch_size=2, **kwargs):
+        super().__init__(num_heads, **kwargs)
+        self.patch_size = _pair(patch_size)
+
+    def build(self, input_shape):
+        if len(input_shape) != 4 or input_shape[1] is None or input_shape[2] is None:
+            raise ValueError(f"{self.name}: needs a (batch, height, width, channels) map of fixed size, got {input_shape}.")
+        (ph, pw) = self.patch_size
+        if input_shape[1] % ph or input_shape[2] % pw:
+            raise ValueError(f"{self.name}: map size {input_shape[1:3]} is not a multiple of the patch {self.patch_size}.")
+        super().build(input_shape)
+
+    def _attention(self, x, training, return_attention_scores):
+        attn = self.attn
+        h, w, c = x.shape[1], x.shape[2], x.shape[3]
+        (ph, pw), heads, d = self.patch_size, attn.num_heads, attn.head_dim
+        nh, nw = h // ph, w // pw
+        # (B, nh, ph, nw, pw * 3 * heads, D) -> (B, ph, pw * 3 * heads, nh, nw, D): the qkv
+        # columns are (3, heads, D) as in timm, so this is (B * P, 3 * heads, N, D).
+        qkv = ops.reshape(attn.qkv(x), (-1, nh, ph, nw, pw * 3 * heads, d))
+        qkv = ops.reshape(ops.transpose(qkv, (0, 2, 4, 1, 3, 5)), (-1, 3 * heads, nh * nw, d))
+        q, k, v = ops.split(qkv, 3, axis=1)
+        if nh * nw == 1:
+            # One token attends only to itself (see MultiHeadSelfAttention).
+            scores, out = ops.ones_like(q[..., :1]), v
+        else:
+            q = q * ops.cast(attn.scale, q.dtype)
+            scores = ops.softmax(ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))), axis=-1)
+            out = ops.matmul(attn.attn_drop(scores, training=training), v)
+        out = ops.reshape(out, (-1, ph, pw * heads, nh, nw, d))
+        out = ops.reshape(ops.transpose(out, (0, 3, 1, 4, 2, 5)), (-1, h, w, c))
+        out = attn.proj_drop(attn.proj(out), training=training)
+        return (out, scores) if return_attention_scores else out
+
+    def call(self, x, training=None, return_attention_scores=False):
+        """``return_attention_scores`` also returns ``(B * P, heads, N, N)``, in Unfold's order."""
+        attn_out = self._attention(self.norm1(x), training, return_attention_scores)
+        if return_attention_scores:
+            attn_out, scores = attn_out
+        x = self._residual(x, attn_out, self.ls1, training)
+        x = self._residual(x, self.mlp(self.norm2(x), training=training), self.ls2, training)
+        return (x, scores) if return_attention_scores else x
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"patch_size": self.patch_size})
         return config

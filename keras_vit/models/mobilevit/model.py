@@ -18,8 +18,8 @@ symmetrically as PyTorch does (``ZeroPadding2D`` + ``valid``), not TensorFlow's 
 import keras
 from keras import layers
 
-from ...layers import DropPath, Preprocessing, TransformerBlock
-from .layers import Fold, Unfold
+from ...layers import DropPath, Preprocessing
+from .layers import MobileViTTransformerBlock, Resize, patch_grid_size
 
 
 def make_divisible(value, divisor=8):
@@ -60,16 +60,25 @@ def inverted_residual(x, out_channels, *, stride, expand_ratio, drop_path_rate=0
 
 
 def mobilevit_block(x, transformer_dim, depth, *, patch_size, num_heads, mlp_ratio, drop_rate, attn_drop_rate, drop_path_rates, layer_norm_epsilon, epsilon, name):
-    """Local convs -> unfold -> transformer -> fold -> 1x1 projection -> concat with input -> 3x3 fusion."""
+    """Local convs -> transformer over patch pixels -> 1x1 projection -> concat with input -> 3x3 fusion.
+
+    The transformer blocks take the map itself and regroup it into patch-pixel sequences
+    only inside attention (:class:`MobileViTTransformerBlock`): the same computation as
+    unfold -> transformer -> fold, with fewer transposes.
+    """
     channels = x.shape[-1]
     shortcut = x
     x = conv_bn(x, channels, 3, epsilon=epsilon, name=f"{name}_conv_kxk")
     x = layers.Conv2D(transformer_dim, 1, use_bias=False, name=f"{name}_conv_1x1")(x)
     size = tuple(x.shape[1:3])
-    x = Unfold(patch_size, name=f"{name}_unfold")(x)
+    padded = patch_grid_size(size, patch_size)
+    if padded != size:
+        # The references resize a map that is not a multiple of the patch, and back after.
+        x = Resize(padded, name=f"{name}_resize")(x)
     for i in range(depth):
-        x = TransformerBlock(
+        x = MobileViTTransformerBlock(
             num_heads,
+            patch_size=patch_size,
             mlp_ratio=mlp_ratio,
             drop_rate=drop_rate,
             attn_drop_rate=attn_drop_rate,
@@ -79,7 +88,8 @@ def mobilevit_block(x, transformer_dim, depth, *, patch_size, num_heads, mlp_rat
             name=f"{name}_transformer_{i}",
         )(x)
     x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name=f"{name}_norm")(x)
-    x = Fold(patch_size, output_size=size, name=f"{name}_fold")(x)
+    if padded != size:
+        x = Resize(size, name=f"{name}_resize_back")(x)
     x = conv_bn(x, channels, 1, epsilon=epsilon, name=f"{name}_conv_proj")
     x = layers.Concatenate(name=f"{name}_concat")([shortcut, x])
     return conv_bn(x, channels, 3, epsilon=epsilon, name=f"{name}_conv_fusion")
