@@ -3,6 +3,7 @@
 The references are optional imports: without them the parity tests skip, except in CI,
 which sets KERAS_VIT_REQUIRE_REFERENCES=1 so that a missing reference fails loudly.
 """
+import importlib
 import os
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 def require(module):
     if os.environ.get("KERAS_VIT_REQUIRE_REFERENCES") == "1":
-        return __import__(module)
+        return importlib.import_module(module)
     return pytest.importorskip(module)
 
 
