@@ -39,37 +39,16 @@ def smooth_images(n, size, seed=0):
 
 
 def export(model, size, quantize, calibration=None, workdir=None):
-    """Builtin-only TFLite bytes; full int8 takes uint8 pixels (scale 1, zero point 0)."""
-    import keras
-    import tensorflow as tf
+    """Builtin-only TFLite bytes from ``keras_vit.tflite.export_model``; full int8 takes uint8 pixels."""
+    from keras_vit.tflite import export_model
 
-    workdir = workdir or tempfile.mkdtemp()
-    saved = os.path.join(workdir, "saved_model")
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serve", lambda images: model(images, training=False), input_signature=[tf.TensorSpec((1, size, size, 3), tf.float32, name="images")])
-    archive.write_out(saved, verbose=False)
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=["serve"])
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if quantize == "float16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    elif quantize == "dynamic":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif quantize == "int8":
-        # One image spanning exactly [0, 255] pins the input range: uint8 scale 1, zero point 0.
-        anchor = np.linspace(0, 255, size * size * 3, dtype=np.float32).reshape(1, size, size, 3)
-        samples = np.concatenate([anchor, calibration])
-
-        def representative():
-            for image in samples:
-                yield [image[None]]
-
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.uint8
-    return converter.convert()
+    path = os.path.join(workdir or tempfile.mkdtemp(), f"{model.name}_{size}_{quantize}.tflite")
+    export_model(
+        model, path, quantize=quantize, representative_data=calibration,
+        input_dtype="uint8" if quantize == "int8" else None, verify=False,
+    )
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def interpreter(tflite_bytes, threads=1, delegate=True):
@@ -114,7 +93,7 @@ def op_histogram(tflite_bytes):
 
 def delegate_report(tflite_bytes):
     try:
-        from tflite.runtime import delegate_coverage  # the project's export helpers, where present
+        from keras_vit.tflite.runtime import delegate_coverage
     except ImportError:
         return "n/a"
     report = delegate_coverage(interpreter(tflite_bytes))
