@@ -7,7 +7,7 @@ replicas and the auto-shard policy gives every worker its own part of it.
 """
 import dataclasses
 import os
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 import tensorflow as tf

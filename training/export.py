@@ -1,7 +1,6 @@
 """Export a trained model to SavedModel and TFLite (float32, int8) and compare with Keras.
 
-Uses ``keras_vit.tflite`` (``export_model``/``evaluate_tflite``) when it is installed and
-falls back to a minimal converter in :func:`_fallback_export` otherwise.
+Conversion and verification are ``keras_vit.tflite``'s (``export_model``/``evaluate_tflite``).
 """
 import os
 import time
@@ -48,45 +47,6 @@ def _tflite_latency(path, images, samples=50):
     return 1000 * (time.perf_counter() - start) / min(samples, len(images))
 
 
-def _fallback_export(model, path, fmt, quantize, representative_images, images, labels):
-    """Minimal stand-in for ``keras_vit.tflite``: builtin-ops conversion, LiteRT evaluation.
-
-    Returns the test accuracy of the exported file (``None`` for SavedModel).
-    """
-    import tensorflow as tf
-
-    saved_model = path if fmt == "saved_model" else f"{path}.tmp-saved_model"
-    if fmt == "saved_model" or not os.path.isdir(saved_model):
-        model.export(saved_model, format="tf_saved_model")
-    if fmt == "saved_model":
-        return None
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if quantize == "int8":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: (
-            [representative_images[i:i + 1].astype("float32")]
-            for i in range(min(100, len(representative_images))))
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(converter.convert())
-    os.replace(tmp, path)
-    import shutil
-
-    shutil.rmtree(saved_model, ignore_errors=True)
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=path)
-    interpreter.allocate_tensors()
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    preds = []
-    for i in range(len(images)):
-        interpreter.set_tensor(inp["index"], images[i:i + 1].astype(inp["dtype"]))
-        interpreter.invoke()
-        preds.append(int(np.argmax(interpreter.get_tensor(out["index"]))))
-    return float(np.mean(np.asarray(preds) == labels))
-
-
 def export_and_compare(model, output_dir, images, labels, *, representative_images=None,
                        verbose=True):
     """Export ``model`` to SavedModel and TFLite (float32 and int8) and print one table.
@@ -110,20 +70,14 @@ def export_and_compare(model, output_dir, images, labels, *, representative_imag
     rows = [{"format": "keras", "path": keras_path, "accuracy": accuracy,
              "size_bytes": _dir_or_file_size(keras_path) if os.path.exists(keras_path) else None,
              "latency_ms": latency}]
-    try:
-        from keras_vit.tflite import evaluate_tflite, export_model
-    except ImportError:
-        export_model = None
+    from keras_vit.tflite import evaluate_tflite, export_model
+
     for fmt, quantize, name in FORMATS:
         path = os.path.join(output_dir, name)
-        if export_model is not None:
-            export_model(model, path, format=fmt, quantize=quantize,
-                         representative_data=rep if quantize == "int8" else None,
-                         verify=fmt == "tflite")
-            acc = (evaluate_tflite(path, images, labels)["accuracy"]
-                   if fmt == "tflite" else None)
-        else:
-            acc = _fallback_export(model, path, fmt, quantize, rep, images, labels)
+        export_model(model, path, format=fmt, quantize=quantize,
+                     representative_data=rep if quantize == "int8" else None,
+                     verify=fmt == "tflite")
+        acc = evaluate_tflite(path, images, labels)["accuracy"] if fmt == "tflite" else None
         row = {"format": name, "path": path, "accuracy": acc, "size_bytes": _dir_or_file_size(path),
                "latency_ms": _tflite_latency(path, images) if fmt == "tflite" else None}
         rows.append(row)

@@ -1,5 +1,3 @@
-import pytest
-
 from keras_vit.training import keras_fixes
 
 
