@@ -6,7 +6,6 @@ Example:
     >>> model = keras_vit.ViTB16(weights="path/to/ViT-B_16.npz")
 """
 from . import layers, visualize
-from .models import vit as _vit  # registers the ViT variants
 from .models.mobilevit import MobileViT, MobileViTS, MobileViTXS, MobileViTXXS
 from .models.vit.model import distillation_outputs
 from .models.vit import ViTB16, ViTB32, ViTH14, ViTL16, ViTL32, ViTS16, ViTTi16, VisionTransformer
