@@ -6,6 +6,7 @@ verification fails or the input is bad (with a one-line message on stderr), 2 fo
 errors (argparse).
 """
 import argparse
+import errno
 import os
 import sys
 
@@ -21,6 +22,32 @@ def _error(message):
     return EXIT_FAILED
 
 
+def os_error_message(error, what="write"):
+    """One line for an ``OSError`` a user can fix: full disk, read-only or forbidden folder."""
+    where = error.filename or "the output"
+    if error.errno == errno.ENOSPC:
+        return f"No space left on the device holding {where}; free some space or choose another --output."
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"Cannot {what} {where}: {error.strerror or 'permission denied'}; choose a folder you can write to."
+    if error.errno == errno.EISDIR:
+        return f"{where} is a folder; give the path of a file."
+    return f"Cannot {what} {where}: {error.strerror or error}."
+
+
+def _positive(value):
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return number
+
+
+def _non_negative(value):
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return number
+
+
 def resolve_model(spec, weights=None, image_size=None, num_classes=None):
     """A ``keras.Model`` from a `.keras` file or a keras_vit registry name.
 
@@ -30,16 +57,14 @@ def resolve_model(spec, weights=None, image_size=None, num_classes=None):
         image_size: square input size for a registry model (default: the variant's own).
         num_classes: classifier classes for a registry model (default: the variant's own).
     """
+    import keras_vit
+
     from .export import load_keras_model
 
     if spec.endswith(".keras"):
         if weights:
             raise ValueError("--weights applies to registry names, not .keras files.")
         return load_keras_model(spec)
-    try:
-        import keras_vit
-    except ImportError as e:
-        raise ValueError(f"{spec!r} is not a .keras file and keras_vit cannot be imported ({e}).") from None
     names = keras_vit.list_models()
     if spec not in names:
         raise ValueError(f"Unknown model {spec!r}: not a .keras file nor one of {', '.join(names)}.")
@@ -66,8 +91,8 @@ def add_export_arguments(parser):
     parser.add_argument("--data", default=None,
                         help="representative/labelled images: .npy/.npz, image folder, or a training dataset name "
                              "(digits, tfds:NAME); required for --quantize int8")
-    parser.add_argument("--num-calibration", type=int, default=100, help="images used for int8 calibration")
-    parser.add_argument("--num-verify", type=int, default=200,
+    parser.add_argument("--num-calibration", type=_non_negative, default=100, help="images used for int8 calibration")
+    parser.add_argument("--num-verify", type=_non_negative, default=200,
                         help="held-out images from --data used to verify (and measure accuracy)")
     parser.add_argument("--float-ops", default=None,
                         help="--quantize int8 only: op types to keep in float, 'transformer' (LayerNorm and "
@@ -76,8 +101,11 @@ def add_export_arguments(parser):
     parser.add_argument("--input-dtype", default=None, choices=("float32", "uint8", "int8"),
                         help="int8 models: integer input (uint8 takes raw pixel bytes unchanged)")
     parser.add_argument("--output-dtype", default=None, choices=("float32", "uint8", "int8"))
-    parser.add_argument("--batch-size", type=int, default=1, help="fixed batch size of the export")
+    parser.add_argument("--batch-size", type=_positive, default=1, help="fixed batch size of the export")
     parser.add_argument("--output", "-o", required=True, help="output file (.tflite/.keras) or SavedModel folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --output that is not an earlier export of the same format "
+                             "(the current folder and the model's own folder are refused even so)")
     parser.add_argument("--no-verify", action="store_true", help="skip the parity check")
     parser.add_argument("--tolerance", type=float, default=1e-4,
                         help="float32: bound on max|diff| / Keras logit range (default: %(default)s)")
@@ -115,10 +143,12 @@ def run_export(args):
             input_dtype=args.input_dtype, output_dtype=args.output_dtype, batch_size=args.batch_size,
             verify=not args.no_verify, sample_images=ev, labels=ev_labels, num_calibration=args.num_calibration,
             tolerance=args.tolerance, min_top1_agreement=args.min_agreement,
-            float_ops=_parse_float_ops(args.float_ops),
+            float_ops=_parse_float_ops(args.float_ops), overwrite=args.overwrite,
         )
     except (ValueError, FileNotFoundError, ConversionError) as e:
         return _error(str(e))
+    except OSError as e:
+        return _error(os_error_message(e))
     print(result.summary())
     return EXIT_OK if result.passed else EXIT_FAILED
 
@@ -127,7 +157,7 @@ def add_predict_arguments(parser):
     """Arguments of ``keras-vit predict``."""
     parser.add_argument("model", help=".tflite or .keras file (or registry name)")
     parser.add_argument("images", nargs="+", help="image files")
-    parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--top-k", type=_positive, default=5)
     parser.add_argument("--labels", default=None, help="text file with one class name per line")
     parser.add_argument("--resize", action="store_true",
                         help="resize images and convert them to RGB instead of rejecting a mismatch")
@@ -167,6 +197,8 @@ def run_predict(args):
         scores = predict(np.stack(images)).reshape(len(images), -1)
     except (ValueError, FileNotFoundError) as e:
         return _error(str(e))
+    except OSError as e:
+        return _error(os_error_message(e, "read"))
     if class_names is not None and len(class_names) != scores.shape[-1]:
         return _error(f"{args.labels} has {len(class_names)} labels but the model has {scores.shape[-1]} classes.")
     # Logits become probabilities; outputs that already sum to one are kept.
@@ -187,8 +219,8 @@ def add_benchmark_arguments(parser):
     parser.add_argument("--formats", nargs="+", default=list(DEFAULT_FORMATS),
                         help="keras and/or tflite:QUANTIZE entries (default: %(default)s)")
     parser.add_argument("--data", default=None, help="labelled images for calibration and accuracy")
-    parser.add_argument("--num-calibration", type=int, default=100)
-    parser.add_argument("--num-eval", type=int, default=500)
+    parser.add_argument("--num-calibration", type=_non_negative, default=100)
+    parser.add_argument("--num-eval", type=_non_negative, default=500)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--runs", type=int, default=50, help="timed invocations per measurement")
     parser.add_argument("--rounds", type=int, default=3,
