@@ -27,7 +27,8 @@ class Recipe:
         data: ``"digits"``, ``"tfds:<name>"``, or a folder with one sub-folder per class.
         data_dir: tfds data dir. download: let tfds download a missing dataset.
         val_fraction, test_fraction: carved out of the training set when the source has no
-            such split (stratified, seeded).
+            such split (stratified, seeded); ``split_seed`` fixes which images they are,
+            independently of ``seed``, so runs with different seeds share one test split.
         cache: keep decoded images in memory (``True``), in files under this path (a string),
             or not at all (``False``).
     Optimisation
@@ -62,6 +63,7 @@ class Recipe:
     download: bool = True
     val_fraction: float = 0.1
     test_fraction: float = 0.2
+    split_seed: int = 0
     cache: Any = True
 
     epochs: int = 300
