@@ -121,11 +121,13 @@ def load_keras_model(path):
     import keras
 
     import keras_vit  # noqa: F401  (registers the serializable layers)
+    from keras_vit.weights.readers import check_keras_config
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"No such model file: {path}")
     if os.path.isdir(path) or not zipfile.is_zipfile(path):
         raise ValueError(f"Cannot load {path}: not a .keras file (a .keras model is a zip archive).")
+    check_keras_config(path)  # UnsafeCheckpointError (a ValueError) for configs naming code
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except (TypeError, ValueError, KeyError, OSError, zipfile.BadZipFile) as e:

@@ -28,16 +28,24 @@ def identity(x):
 
 def linear(x):
     """PyTorch Linear (out, in) -> Keras Dense (in, out)."""
+    _require_rank(x, 2, "Linear weight (out, in)")
     return np.transpose(x)
+
+
+def _require_rank(x, rank, what):
+    if np.ndim(x) != rank:
+        raise ValueError(f"a {what} needs a {rank}-D array, got shape {np.shape(x)}")
 
 
 def conv2d(x):
     """PyTorch Conv2d (out, in, kh, kw) -> Keras Conv2D (kh, kw, in, out)."""
+    _require_rank(x, 4, "Conv2d kernel (out, in, kh, kw)")
     return np.transpose(x, (2, 3, 1, 0))
 
 
 def depthwise_conv2d(x):
     """PyTorch depthwise Conv2d (C, 1, kh, kw) -> Keras DepthwiseConv2D (kh, kw, C, 1)."""
+    _require_rank(x, 4, "depthwise Conv2d kernel (C, 1, kh, kw)")
     return np.transpose(x, (2, 3, 0, 1))
 
 
@@ -52,7 +60,7 @@ def apply_rules(state, rules, ignore=(), strict=True):
     """
     compiled = [(re.compile(r.pattern + r"$"), r) for r in rules]
     ignored = [re.compile(p + r"$") for p in ignore]
-    out, parts, unmatched = {}, {}, []
+    out, parts, part_keys, unmatched = {}, {}, {}, []
     for key, value in state.items():
         if any(p.match(key) for p in ignored):
             continue
@@ -60,11 +68,17 @@ def apply_rules(state, rules, ignore=(), strict=True):
             m = regex.match(key)
             if m:
                 target = rule.target.format(*m.groups())
-                array = (rule.transform or identity)(np.asarray(value))
+                try:
+                    array = (rule.transform or identity)(np.asarray(value))
+                except ValueError as exc:
+                    raise WeightsMismatchError(
+                        f"Checkpoint key {key} {tuple(np.shape(value))} cannot become {target}: {exc}"
+                    ) from None
                 if rule.part is None:
                     out[target] = array
                 else:
                     parts.setdefault(target, {})[rule.part] = array
+                    part_keys.setdefault(target, {})[rule.part] = key
                 break
         else:
             unmatched.append(key)
@@ -72,17 +86,26 @@ def apply_rules(state, rules, ignore=(), strict=True):
         shown = "\n  ".join(f"{k} {tuple(np.shape(state[k]))}" for k in sorted(unmatched)[:40])
         more = f"\n  ... and {len(unmatched) - 40} more" if len(unmatched) > 40 else ""
         raise WeightsMismatchError(f"{len(unmatched)} checkpoint keys match no variable of this model:\n  {shown}{more}")
-    out.update(join_parts(parts))
+    out.update(join_parts(parts, keys=part_keys))
     return out
 
 
-def join_parts(parts, axis=-1):
-    """Concatenates the pieces of each variable in ``part`` order (e.g. q, k, v -> qkv)."""
+def join_parts(parts, axis=-1, keys=None):
+    """Concatenates the pieces of each variable in ``part`` order (e.g. q, k, v -> qkv).
+
+    The pieces must have one shape (q, k and v of a layer do); otherwise
+    :class:`WeightsMismatchError` lists them, named by ``keys`` (``{target: {part: key}}``).
+    """
     joined = {}
     for target, pieces in parts.items():
         order = sorted(pieces)
         if order != list(range(len(order))):
             raise WeightsMismatchError(f"{target}: the checkpoint holds only pieces {order} of it.")
+        shapes = [np.shape(pieces[i]) for i in order]
+        if len(set(shapes)) > 1:  # q, k and v of one layer always share a shape
+            names = (keys or {}).get(target, {})
+            listed = ", ".join(f"{names.get(i, f'part {i}')} {shape}" for i, shape in zip(order, shapes))
+            raise WeightsMismatchError(f"{target}: the checkpoint's pieces of it have different shapes: {listed}.")
         joined[target] = np.concatenate([pieces[i] for i in order], axis=axis)
     return joined
 
@@ -112,3 +135,4 @@ def unknown_layout(family, layouts, state):
     return WeightsMismatchError(
         f"Not a {family} checkpoint in any layout we know ({', '.join(layouts)}, keras_vit). First keys: {sample}"
     )
+

@@ -54,6 +54,7 @@ def assign_weights(model, arrays, *, resample_method="bicubic_antialias", source
     variables = {v.path: v for v in model.weights if "seed_generator" not in v.path}
     grid = _patch_grid(model)
     missing, mismatched, updates, head_skipped = [], [], {}, False
+    not_numbers, not_finite = [], []
     for path, var in variables.items():
         target_shape = tuple(var.shape)
         if path not in arrays:
@@ -71,11 +72,18 @@ def assign_weights(model, arrays, *, resample_method="bicubic_antialias", source
                 continue
             mismatched.append(f"{path}: checkpoint {array.shape}, model {target_shape}")
             continue
-        updates[path] = array
+        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+            not_numbers.append(f"{path}: checkpoint dtype {array.dtype}")
+            continue
+        # Every cast happens here, in the checking pass, before the first assignment.
+        updates[path] = array.astype(var.dtype)
+        if not np.isfinite(updates[path]).all():
+            not_finite.append(path)
     unexpected = [f"{k} {tuple(np.shape(v))}" for k, v in arrays.items() if k not in variables and not _is_head(k)]
-    if missing or mismatched or unexpected:
+    if missing or mismatched or unexpected or not_numbers:
         sections = []
-        for title, items in (("shape mismatches", mismatched), ("missing from the checkpoint", missing), ("not in the model", unexpected)):
+        for title, items in (("shape mismatches", mismatched), ("arrays that are not real numbers", not_numbers),
+                             ("missing from the checkpoint", missing), ("not in the model", unexpected)):
             if items:
                 shown = "\n  ".join(items[:30]) + (f"\n  ... and {len(items) - 30} more" if len(items) > 30 else "")
                 sections.append(f"{len(items)} {title}:\n  {shown}")
@@ -94,6 +102,10 @@ def assign_weights(model, arrays, *, resample_method="bicubic_antialias", source
                 "its number of classes differs from the model's, so the head keeps its fresh initialisation.",
                 stacklevel=3,
             )
+    not_finite = [p for p in not_finite if p in updates]
+    if not_finite:
+        shown = ", ".join(not_finite[:10]) + (f" and {len(not_finite) - 10} more" if len(not_finite) > 10 else "")
+        warnings.warn(f"The {source} holds NaN or infinite values in {len(not_finite)} tensors: {shown}.", stacklevel=3)
     for path, array in updates.items():
-        variables[path].assign(array.astype(variables[path].dtype))
+        variables[path].assign(array)
     return skipped

@@ -2,23 +2,29 @@
 
 - ``.safetensors``: plain tensors, no code by design.
 - ``.npz``: ``numpy.load(allow_pickle=False)``, so object arrays are refused.
-- ``.pth``/``.bin``: only through ``torch.load(weights_only=True)``, which refuses pickled
-  code; torch is needed for these files alone.
-- ``.keras``: ``keras.saving.load_model(safe_mode=True)``, which refuses Lambda layers.
+  Declared sizes are checked before anything is decompressed (no zip bombs).
+- ``.pth``/``.bin``: our own restricted unpickler (:mod:`.torch_pickle`), which builds numpy
+  arrays and refuses every global that is not a tensor or storage; torch is not needed.
+- ``.keras``: every object its config names must be a Keras or registered object, then
+  ``keras.saving.load_model(safe_mode=True)``, which refuses Lambda layers.
 - A directory: a Hugging Face checkpoint (``model.safetensors``, sharded or not, or
-  ``pytorch_model.bin``).
+  ``pytorch_model.bin``). Shards must be plain files inside that directory.
 The format is found from the file's first bytes, not its extension.
 """
 import json
 import os
-import pickle
 import zipfile
 
 import numpy as np
 
+from . import torch_pickle
 from .errors import CheckpointReadError, UnsafeCheckpointError
 
 HF_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+#: A zip member that inflates more than this many times its compressed size (and to more than
+#: ``ZIP_RATIO_MIN_BYTES``) is refused: float weights barely compress (about 1.1x).
+MAX_ZIP_RATIO = 50
+ZIP_RATIO_MIN_BYTES = 1 << 20
 
 
 def _sniff(path):
@@ -59,7 +65,23 @@ def _read_safetensors(path):
         raise CheckpointReadError(f"{path} is not a valid safetensors file (truncated or corrupt?): {exc}") from exc
 
 
+def _check_zip_sizes(path):
+    """Refuses members whose declared size is out of proportion, before decompressing any."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise CheckpointReadError(f"{path} is a truncated or corrupt zip archive: {exc}") from exc
+    for info in infos:
+        if info.file_size > ZIP_RATIO_MIN_BYTES and info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1):
+            raise CheckpointReadError(
+                f"{path}: member {info.filename} declares {info.file_size:,} bytes from {info.compress_size:,} "
+                f"compressed (over {MAX_ZIP_RATIO}x); refusing to decompress it (a zip bomb, not weights)."
+            )
+
+
 def _read_npz(path):
+    _check_zip_sizes(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: np.asarray(data[k]) for k in data.files}
@@ -74,38 +96,61 @@ def _read_npz(path):
 
 
 def _read_torch(path):
-    try:
-        import torch
-    except ImportError as exc:
-        raise CheckpointReadError(
-            f"{path} is a PyTorch checkpoint; reading it needs torch (`pip install keras-vit[torch]`). "
-            "Alternatively convert it to .safetensors."
-        ) from exc
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise UnsafeCheckpointError(
-            f"{path} contains pickled code or objects that are not plain tensors; refusing to load it "
-            f"(torch weights-only loader said: {str(exc).splitlines()[0]})."
-        ) from exc
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as exc:
-        raise CheckpointReadError(f"{path} is a truncated or corrupt PyTorch checkpoint: {exc}") from exc
+    if zipfile.is_zipfile(path):
+        _check_zip_sizes(path)
+    obj = torch_pickle.load(path)
     for key in ("state_dict", "model", "model_state", "module"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]
             break
     if not isinstance(obj, dict):
         raise CheckpointReadError(f"{path} does not hold a state dict (found {type(obj).__name__}).")
-    out = {}
-    for key, value in obj.items():
-        if hasattr(value, "detach"):
-            out[key] = value.detach().to(torch.float32 if value.is_floating_point() else value.dtype).numpy()
-    return out
+    return {str(key): value for key, value in obj.items() if isinstance(value, np.ndarray)}
+
+
+def _is_keras_module(module):
+    return module.split(".")[0] in ("keras", "keras_vit")
+
+
+def check_keras_config(path):
+    """Raises UnsafeCheckpointError if the `.keras` config names anything but Keras objects.
+
+    Keras resolves ``{"module": ..., "class_name": ...}`` by importing the module; a config
+    naming ``os.system`` is refused here, before Keras sees it. Objects of other packages are
+    accepted when registered with ``keras.saving.register_keras_serializable``.
+    """
+    import keras
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            config = json.loads(zf.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError) as exc:
+        raise CheckpointReadError(f"{path} is a truncated or corrupt .keras file: {exc}") from exc
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+            module = node.get("module")
+            if module is None:
+                continue
+            registered = node.get("registered_name")
+            if not isinstance(module, str) or not (
+                _is_keras_module(module)
+                or (isinstance(registered, str) and keras.saving.get_registered_object(registered) is not None)
+            ):
+                raise UnsafeCheckpointError(
+                    f"{path} names {module}.{node.get('class_name')} in its config, which is neither a Keras "
+                    "object nor a registered serializable one; refusing to load it (nothing was run)."
+                )
 
 
 def _read_keras(path):
     import keras
 
+    check_keras_config(path)
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except ValueError as exc:
@@ -114,26 +159,59 @@ def _read_keras(path):
                 f"{path} contains a Lambda layer or other code; refusing to deserialize it (safe_mode=True)."
             ) from exc
         raise CheckpointReadError(f"{path} is not a loadable .keras file: {exc}") from exc
-    except (OSError, zipfile.BadZipFile, KeyError) as exc:
-        raise CheckpointReadError(f"{path} is a truncated or corrupt .keras file: {exc}") from exc
+    except (OSError, zipfile.BadZipFile, KeyError, TypeError, EOFError) as exc:
+        raise CheckpointReadError(f"{path} is a truncated or corrupt .keras file: {str(exc)[:300]}") from exc
     return {v.path: np.asarray(v.numpy()) for v in model.weights}
 
 
+def _shard_path(folder, index_name, shard):
+    """The shard's path, refusing anything that is not a plain file in ``folder``."""
+    if (
+        not isinstance(shard, str)
+        or shard in ("", ".", "..")
+        or os.path.isabs(shard)
+        or "/" in shard
+        or "\\" in shard
+        or shard.endswith(".json")
+    ):
+        raise CheckpointReadError(
+            f"{os.path.join(folder, index_name)} names shard {shard!r}: shards must be checkpoint files "
+            "directly inside the checkpoint folder (no folders, '..', absolute paths or indexes)."
+        )
+    full = os.path.join(folder, shard)
+    if os.path.dirname(os.path.realpath(full)) != os.path.realpath(folder) or not os.path.isfile(full):
+        raise CheckpointReadError(f"{os.path.join(folder, index_name)} names shard {shard!r}, which is not a file in {folder}.")
+    return full
+
+
+def _read_hf_index(folder, name):
+    path = os.path.join(folder, name)
+    try:
+        with open(path, encoding="utf-8") as f:
+            index = json.load(f)
+    except (ValueError, OSError) as exc:
+        raise CheckpointReadError(f"{path} is not a valid shard index (JSON): {exc}") from exc
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise CheckpointReadError(f"{path} is not a shard index: it has no 'weight_map' object.")
+    shards = list(weight_map.values())
+    bad = next((shard for shard in shards if not isinstance(shard, str)), None)
+    if bad is not None:
+        raise CheckpointReadError(f"{path}: 'weight_map' values must be shard file names, found {bad!r}.")
+    paths = [_shard_path(folder, name, shard) for shard in sorted(set(shards))]  # all checked first
+    state = {}
+    for shard_path in paths:
+        state.update(_read_file(shard_path))
+    return state
+
+
 def _read_hf_dir(path):
-    index = None
     for name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
         if os.path.exists(os.path.join(path, name)):
-            with open(os.path.join(path, name)) as f:
-                index = json.load(f)
-            break
-    if index is not None:
-        state = {}
-        for shard in sorted(set(index["weight_map"].values())):
-            state.update(read_checkpoint(os.path.join(path, shard)))
-        return state
+            return _read_hf_index(path, name)
     for name in ("model.safetensors", "pytorch_model.bin"):
-        if os.path.exists(os.path.join(path, name)):
-            return read_checkpoint(os.path.join(path, name))
+        if os.path.isfile(os.path.join(path, name)):
+            return _read_file(os.path.join(path, name))
     raise CheckpointReadError(f"{path} is a directory without a checkpoint; expected one of {HF_FILES}.")
 
 
@@ -147,8 +225,14 @@ def read_checkpoint(path):
     path = os.fspath(path)
     if os.path.isdir(path):
         return _read_hf_dir(path)
+    return _read_file(path)
+
+
+def _read_file(path):
     if not os.path.exists(path):
         raise CheckpointReadError(f"Weights file not found: {path}")
+    if not os.path.isfile(path):
+        raise CheckpointReadError(f"{path} is not a regular file.")
     if os.path.getsize(path) == 0:
         raise CheckpointReadError(f"Weights file {path} is empty.")
     kind = _sniff(path)
