@@ -7,8 +7,12 @@ and dataset. Unknown keys are an error, so a typo never silently falls back to a
 import dataclasses
 import difflib
 import json
+import math
 import os
+import typing
 from typing import Any, Optional
+
+from keras_vit.utils.io import write_json
 
 RECIPES_DIR = os.path.join(os.path.dirname(__file__), "recipes")
 
@@ -110,20 +114,41 @@ class Recipe:
         return Recipe(**merged).validated()
 
     def validated(self):
-        """Check value ranges; return ``self`` or raise ``ValueError`` naming the bad key."""
+        """Check every key's type and range; return ``self`` or raise ``ValueError`` naming the key.
+
+        JSON and ``--set`` values are never coerced: ``"false"`` is a string, not a bool, and
+        ``1.7`` is not a number of epochs.
+        """
+        for field in dataclasses.fields(self):
+            _check_type(field.name, getattr(self, field.name), field.type)
+        for key, low, high, high_open in RANGES:
+            value = getattr(self, key)
+            if value is None:
+                continue
+            above = value < high if high_open else value <= high
+            if not (low <= value and above):
+                bound = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
+                raise ValueError(f"Recipe key {key!r} must be in {bound}, got {value!r}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"Recipe key 'learning_rate' must be > 0, got {self.learning_rate!r}")
+        if self.distillation_temperature <= 0:
+            raise ValueError(f"Recipe key 'distillation_temperature' must be > 0, got {self.distillation_temperature!r}")
+        if self.clip_global_norm is not None and self.clip_global_norm <= 0:
+            raise ValueError(f"Recipe key 'clip_global_norm' must be > 0 or null, got {self.clip_global_norm!r}")
+        if not self.model.strip():
+            raise ValueError("Recipe key 'model' must name a model, got an empty string")
+        if not isinstance(self.cache, (bool, str)):
+            raise ValueError(f"Recipe key 'cache' must be true, false or a path, got {self.cache!r}")
+        if not (isinstance(self.mixed_precision, bool) or self.mixed_precision in MIXED_PRECISION_VALUES):
+            raise ValueError(
+                f"Recipe key 'mixed_precision' must be true, false or one of {', '.join(MIXED_PRECISION_VALUES)}, "
+                f"got {self.mixed_precision!r}"
+            )
+        _check_normalization(self.model_overrides)
         if self.distillation not in ("soft", "hard"):
             raise ValueError(f"distillation must be 'soft' or 'hard', got {self.distillation!r}")
-        for key in ("epochs", "batch_size", "image_size", "steps_per_execution"):
-            if int(getattr(self, key)) < 1:
-                raise ValueError(f"Recipe key {key!r} must be >= 1, got {getattr(self, key)!r}")
-        for key in ("val_fraction", "test_fraction", "mix_prob", "random_erasing",
-                    "label_smoothing", "mix_switch_prob"):
-            if not 0.0 <= float(getattr(self, key)) <= 1.0:
-                raise ValueError(f"Recipe key {key!r} must be in [0, 1], got {getattr(self, key)!r}")
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ValueError("val_fraction + test_fraction must be < 1")
-        if not isinstance(self.model_overrides, dict):
-            raise ValueError("Recipe key 'model_overrides' must be a JSON object")
         return self
 
     def to_dict(self):
@@ -132,10 +157,78 @@ class Recipe:
 
     def save(self, path):
         """Write the recipe as JSON, atomically."""
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=2, sort_keys=True)
-        os.replace(tmp, path)
+        write_json(path, self.to_dict())
+
+
+MIXED_PRECISION_VALUES = ("auto", "float32", "mixed_float16", "mixed_bfloat16", "true", "false", "on", "off")
+
+#: (key, low, high, high is open): inclusive lower bound, upper bound open or closed.
+RANGES = (
+    ("drop_path_rate", 0.0, 1.0, True),
+    ("drop_rate", 0.0, 1.0, True),
+    ("val_fraction", 0.0, 1.0, False),
+    ("test_fraction", 0.0, 1.0, False),
+    ("min_learning_rate", 0.0, math.inf, False),
+    ("warmup_epochs", 0.0, math.inf, False),
+    ("weight_decay", 0.0, math.inf, False),
+    ("beta_1", 0.0, 1.0, True),
+    ("beta_2", 0.0, 1.0, True),
+    ("label_smoothing", 0.0, 1.0, False),
+    ("ema_momentum", 0.0, 1.0, False),
+    ("randaugment_ops", 0, math.inf, False),
+    ("randaugment_magnitude", 0.0, 1.0, False),
+    ("mixup_alpha", 0.0, math.inf, False),
+    ("cutmix_alpha", 0.0, math.inf, False),
+    ("mix_prob", 0.0, 1.0, False),
+    ("mix_switch_prob", 0.0, 1.0, False),
+    ("random_erasing", 0.0, 1.0, False),
+    ("random_translate", 0.0, 1.0, False),
+    ("random_rotate", 0.0, 1.0, False),
+    ("distillation_alpha", 0.0, 1.0, False),
+    ("epochs", 1, math.inf, False),
+    ("batch_size", 1, math.inf, False),
+    ("image_size", 1, math.inf, False),
+    ("steps_per_execution", 1, math.inf, False),
+    ("backup_every_steps", 0, math.inf, False),
+)
+
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a JSON object"}
+
+
+def _check_type(key, value, annotation):
+    """Raises ``ValueError`` unless ``value`` is of the field's type (bool is not a number)."""
+    if annotation is Any:
+        return
+    if typing.get_origin(annotation) is typing.Union:  # Optional[X]
+        if value is None:
+            return
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    if annotation is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    elif annotation is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, annotation)
+    if not ok:
+        hint = ""
+        if isinstance(value, str) and annotation is not str:
+            hint = " (a quoted string is not converted; write the JSON value, e.g. --set ema=false)"
+        raise ValueError(
+            f"Recipe key {key!r} must be {_TYPE_NAMES.get(annotation, annotation.__name__)}, "
+            f"got {value!r} ({type(value).__name__}){hint}"
+        )
+
+
+def _check_normalization(overrides):
+    for key in ("mean", "std"):
+        if key not in overrides:
+            continue
+        value = overrides[key]
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            raise ValueError(f"model_overrides[{key!r}] must be a number or a list of numbers, got {value!r}")
+        if key == "std" and min(values) <= 0:
+            raise ValueError(f"model_overrides['std'] must be > 0 (it divides the input), got {value!r}")
 
 
 def _check_keys(mapping, where):
