@@ -1,4 +1,10 @@
-"""Callbacks that make sure no work is lost: atomic checkpoints, backups, a history file."""
+"""Callbacks that make sure no work is lost: atomic checkpoints, backups, a history file.
+
+Every file goes through :mod:`keras_vit.utils.io`: written under a temporary name, renamed
+when complete. When the disk is full or read-only, the run stops with :class:`StorageError`
+(one line, saying what to do) and the last good backup stays in place for resuming.
+"""
+import errno
 import glob
 import json
 import os
@@ -6,20 +12,36 @@ import re
 
 import keras
 
+from keras_vit.utils.io import atomic_path, write_json
+
+
+class StorageError(RuntimeError):
+    """Training output could not be written (full disk, read-only folder); the run stopped."""
+
+
+def storage_error(error, what, backup_dir=None):
+    """A :class:`StorageError` that says what failed and what to do."""
+    where = error.filename or what
+    if error.errno == errno.ENOSPC:
+        cause = f"no space left on the device while writing {what} ({where})"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        cause = f"cannot write {what} ({where}): {error.strerror or 'permission denied'}"
+    else:
+        cause = f"writing {what} ({where}) failed: {error.strerror or error}"
+    kept = f" The last good backup in {backup_dir} is kept;" if backup_dir else ""
+    return StorageError(f"Training stopped: {cause}.{kept} free some space (or fix the folder) and run the "
+                        "same command again to resume.")
+
 
 def atomic_write_json(path, data):
-    """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace``."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    """Write ``data`` as JSON to ``path``, atomically."""
+    write_json(path, data)
 
 
 def atomic_save_model(model, path):
-    """``model.save(path)`` through a temporary ``.keras`` file and ``os.replace``."""
-    tmp = os.path.join(os.path.dirname(path) or ".", f".tmp{os.getpid()}-{os.path.basename(path)}")
-    model.save(tmp)
-    os.replace(tmp, path)
+    """``model.save(path)``, atomically."""
+    with atomic_path(path) as tmp:
+        model.save(tmp)
 
 
 def read_backup_state(backup_dir):
@@ -68,7 +90,14 @@ class ResumableBackup(keras.callbacks.Callback):
         """Load the latest backup into ``model`` (built, optimizer built). Returns the state."""
         state = read_backup_state(self.backup_dir)
         if state is not None:
-            model.load_weights(os.path.join(self.backup_dir, state["weights"]))
+            try:
+                model.load_weights(os.path.join(self.backup_dir, state["weights"]))
+            except (ValueError, KeyError) as exc:
+                first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+                raise ValueError(
+                    f"The backup in {self.backup_dir} is of another model or recipe ({first}). Resume with the "
+                    "recipe that made it, or choose a new --output (or delete that folder) to start afresh."
+                ) from None
             self._seq = state.get("seq", 0) + 1
         return state
 
@@ -88,13 +117,20 @@ class ResumableBackup(keras.callbacks.Callback):
         self._save(epoch + 1, 0)
 
     def _save(self, epoch, step):
-        os.makedirs(self.backup_dir, exist_ok=True)
         name = f"state-{self._seq:06d}.weights.h5"
-        tmp = os.path.join(self.backup_dir, f"tmp{os.getpid()}-{name}")
-        self.model.save_weights(tmp)
-        os.replace(tmp, os.path.join(self.backup_dir, name))
-        atomic_write_json(os.path.join(self.backup_dir, "latest.json"),
-                          {"epoch": epoch, "step": step, "weights": name, "seq": self._seq})
+        path = os.path.join(self.backup_dir, name)
+        try:
+            os.makedirs(self.backup_dir, exist_ok=True)
+            with atomic_path(path) as tmp:
+                self.model.save_weights(tmp)
+            write_json(os.path.join(self.backup_dir, "latest.json"),
+                       {"epoch": epoch, "step": step, "weights": name, "seq": self._seq})
+        except OSError as exc:
+            # latest.json still names the previous state file, which is kept.
+            if os.path.exists(path):
+                os.remove(path)
+            self.model.stop_training = True
+            raise storage_error(exc, "a training backup", self.backup_dir) from None
         self._seq += 1
         for old in glob.glob(os.path.join(self.backup_dir, "state-*.weights.h5")):
             if os.path.basename(old) != name:
@@ -118,9 +154,13 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.keep_last = keep_last
 
     def on_epoch_end(self, epoch, logs=None):
-        os.makedirs(self.directory, exist_ok=True)
         model = self.model_fn() if self.model_fn else self.model
-        atomic_save_model(model, os.path.join(self.directory, f"epoch-{epoch + 1:03d}.keras"))
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            atomic_save_model(model, os.path.join(self.directory, f"epoch-{epoch + 1:03d}.keras"))
+        except OSError as exc:
+            self.model.stop_training = True
+            raise storage_error(exc, "an epoch checkpoint") from None
         if self.keep_last:
             found = sorted(glob.glob(os.path.join(self.directory, "epoch-*.keras")),
                            key=lambda p: int(re.findall(r"\d+", os.path.basename(p))[0]))
@@ -158,4 +198,8 @@ class HistoryFile(keras.callbacks.Callback):
         keys = sorted({k for r in rows.values() for k in r})
         out = {"epoch": epochs}
         out.update({k: [rows[e].get(k) for e in epochs] for k in keys})
-        atomic_write_json(self.path, out)
+        try:
+            write_json(self.path, out)
+        except OSError as exc:
+            self.model.stop_training = True
+            raise storage_error(exc, "the history file") from None

@@ -1,19 +1,35 @@
 """Downloading checkpoints into a local cache, atomically and with checksums."""
+import errno
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 
+from ..utils.io import atomic_write
 from .errors import WeightsDownloadError
 
 CACHE_ENV = "KERAS_VIT_CACHE"
+#: errno values that mean the local disk or folder, not the network, is the problem.
+LOCAL_ERRNOS = (errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EDQUOT, errno.EISDIR, errno.ENOTDIR)
 
 
 def cache_dir():
-    """The weights cache: ``$KERAS_VIT_CACHE`` or ``~/.keras/keras_vit``."""
+    """The weights cache: ``$KERAS_VIT_CACHE`` or ``~/.keras/keras_vit``.
+
+    Raises:
+        WeightsDownloadError: the path is a file or cannot be created.
+    """
     path = os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".keras", "keras_vit")
-    os.makedirs(path, exist_ok=True)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise WeightsDownloadError(
+            f"The weights cache {path} (${CACHE_ENV}) is a file, not a folder; point ${CACHE_ENV} at a folder."
+        )
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise WeightsDownloadError(
+            f"Cannot create the weights cache {path}: {exc.strerror or exc}; set ${CACHE_ENV} to a folder you can write to."
+        ) from None
     return path
 
 
@@ -57,9 +73,8 @@ def download(url, file_name, sha256=None, progress=True, timeout=60):
         _check_digest(target, known, url)
         return target
 
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".download-")
     try:
-        with os.fdopen(fd, "wb") as out:
+        with atomic_write(target, "wb") as out:
             request = urllib.request.Request(url, headers={"User-Agent": "keras-vit"})
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 total = int(response.headers.get("Content-Length") or 0) or None
@@ -81,19 +96,20 @@ def download(url, file_name, sha256=None, progress=True, timeout=60):
                         bar.close()
                 if total is not None and out.tell() != total:
                     raise WeightsDownloadError(f"Download of {url} stopped after {out.tell()} of {total} bytes.")
-        actual = _check_digest(tmp, sha256, url)
-        os.replace(tmp, target)
+            out.flush()
+            actual = _check_digest(out.name, sha256, url)  # before the file takes its final name
         if not sha256:
-            with open(digest_file, "w") as f:
+            with atomic_write(digest_file) as f:
                 f.write(actual + "\n")
         return target
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+    except OSError as exc:
+        if not isinstance(exc, urllib.error.URLError) and exc.errno in LOCAL_ERRNOS:
+            raise WeightsDownloadError(
+                f"Cannot write {file_name} into the weights cache {os.path.dirname(target)}: "
+                f"{exc.strerror or exc}; free some space or set ${CACHE_ENV} to another folder."
+            ) from None
         raise WeightsDownloadError(
             f"Could not download {url}: {getattr(exc, 'reason', exc)}.\n"
             f"Without internet access, download that file on another machine and either pass its path "
             f"(weights='/path/to/{url.rsplit('/', 1)[-1]}') or copy it to {target}."
         ) from exc
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-

@@ -99,3 +99,32 @@ def test_http_404(server, cache):
     _, url = server
     with pytest.raises(keras_vit.WeightsDownloadError, match="Could not download .*missing.npz"):
         download(f"{url}/missing.npz", "missing.npz", progress=False)
+
+
+def test_cache_pointing_at_a_file_is_one_clear_error(tmp_path, monkeypatch):
+    not_a_folder = tmp_path / "cache.txt"
+    not_a_folder.write_text("mine")
+    monkeypatch.setenv("KERAS_VIT_CACHE", str(not_a_folder))
+    with pytest.raises(keras_vit.WeightsDownloadError, match=r"is a file, not a folder; point \$KERAS_VIT_CACHE"):
+        download("http://127.0.0.1:9/w.npz", "w.npz", progress=False)
+    assert not_a_folder.read_text() == "mine"
+
+
+def test_full_disk_blames_the_disk_not_the_network(server, cache, monkeypatch):
+    import errno
+    import os
+
+    from keras_vit.utils import io as atomic_io
+
+    root, url = server
+    (root / "w.bin").write_bytes(b"x" * 100)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic_io.os, "fsync", full)
+    with pytest.raises(keras_vit.WeightsDownloadError, match="Cannot write w.bin into the weights cache.*free some space") as info:
+        download(f"{url}/w.bin", "w.bin", progress=False)
+    monkeypatch.undo()
+    assert "Could not download" not in str(info.value)
+    assert os.listdir(cache) == []
