@@ -22,16 +22,23 @@ class ModelSpec:
         family: family name (``"vit"``, ``"mobilevit"`` …).
         builder: function building a functional ``keras.Model`` from the config keywords.
         config: constructor keywords of this variant.
-        weights: ``{tag: WeightsTag}``.
-        default_weights: tag used by ``weights="default"``.
         convert: ``convert(state) -> (arrays, layout)`` mapping a foreign checkpoint.
         detect: ``detect(state) -> layout or None``: which foreign layout a checkpoint has.
-        resample: ``{layout: method}`` for position embeddings, as each source's reference.
+        weights: ``{tag: WeightsTag}``.
+        default_weights: tag used by ``weights="default"``.
+        resample: ``resample(layout) -> hook or None``: the load-time hook for tensors whose
+            shape depends on the input size or window (see ``keras_vit.weights.resampling``).
+        features: ``features(model, out_indices) -> keras.Model`` returning the feature
+            pyramid ``{"P2": …}`` with ``feature_info`` (``create_model(features_only=True)``).
         input_size: default (height, width).
         mean, std: normalization used without weights.
         layout_preprocessing: ``{layout: dict(mean=, std=, channel_order=)}`` for checkpoint
             files given as a path, whose normalization depends on who published them.
-        parameters: parameter count with a 1000-class head (the official count).
+        parameters: the official parameter count with a 1000-class head (checked against
+            the reference implementation by the registry-wide test).
+        tiny: constructor overrides of a tiny configuration, for tests.
+        reference: where the official parameter count comes from: ``("timm", name)``,
+            ``("transformers", config_class, kwargs)`` or ``("official", fixture, key)``.
         paper: citation.
     """
 
@@ -43,12 +50,15 @@ class ModelSpec:
     detect: object
     weights: dict = field(default_factory=dict)
     default_weights: str = None
-    resample: dict = field(default_factory=dict)
+    resample: object = None
+    features: object = None
     input_size: tuple = (224, 224)
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
     layout_preprocessing: dict = field(default_factory=dict)
     parameters: int = None
+    tiny: dict = field(default_factory=dict)
+    reference: tuple = None
     paper: str = ""
 
 
@@ -58,6 +68,53 @@ def register_model(spec):
         raise ValueError(f"Model {spec.name!r} is already registered.")
     _REGISTRY[spec.name] = spec
     return spec
+
+
+def register_family(family, presets, *, builder, convert, detect, resample=None, features=None):
+    """Registers every variant of a family from its ``presets`` module; one call per family.
+
+    ``presets`` defines ``VARIANTS`` (name -> constructor keywords, with ``input_size``),
+    ``PARAMETERS`` (name -> official count), ``TINY`` (test overrides), ``PAPER``, and
+    optionally ``WEIGHTS`` (name -> ``{tag: WeightsTag}``), ``DEFAULT_WEIGHTS`` (name -> tag),
+    ``MEAN``/``STD``, ``LAYOUT_PREPROCESSING`` and ``REFERENCES`` (name -> reference, default
+    ``("timm", name)``).
+
+    Example (a family's ``__init__.py``):
+        >>> register_family("vit", presets, builder=VisionTransformer, convert=convert, detect=detect_layout)
+    """
+    weights = getattr(presets, "WEIGHTS", {})
+    defaults = getattr(presets, "DEFAULT_WEIGHTS", {})
+    references = getattr(presets, "REFERENCES", {})
+    specs = []
+    for name, variant in presets.VARIANTS.items():
+        config = dict(variant)
+        input_size = tuple(config.pop("input_size", (224, 224)))
+        tags = weights.get(name, {})
+        specs.append(
+            register_model(
+                ModelSpec(
+                    name=name,
+                    family=family,
+                    builder=builder,
+                    config=config,
+                    convert=convert,
+                    detect=detect,
+                    weights=tags,
+                    default_weights=defaults.get(name, next(iter(tags), None)),
+                    resample=resample,
+                    features=features,
+                    input_size=input_size,
+                    mean=tuple(getattr(presets, "MEAN", IMAGENET_MEAN)),
+                    std=tuple(getattr(presets, "STD", IMAGENET_STD)),
+                    layout_preprocessing=getattr(presets, "LAYOUT_PREPROCESSING", {}),
+                    parameters=presets.PARAMETERS[name],
+                    tiny=dict(presets.TINY),
+                    reference=references.get(name, ("timm", name)),
+                    paper=presets.PAPER,
+                )
+            )
+        )
+    return specs
 
 
 def list_models(family=None, pretrained=False):
@@ -128,6 +185,8 @@ def create_model(
     pooling=None,
     classifier_activation=None,
     drop_path_rate=0.0,
+    features_only=False,
+    out_indices=None,
     **overrides,
 ):
     """Builds a registered model as a functional ``keras.Model``, optionally with weights.
@@ -149,6 +208,12 @@ def create_model(
             the model returns the token sequence; otherwise pooled features.
         classifier_activation: ``None`` for logits, or e.g. ``"softmax"``.
         drop_path_rate: stochastic depth rate (linearly increasing over blocks).
+        features_only: return the feature pyramid for dense prediction instead: a model whose
+            output is ``{"P2": map, …, "P5": map}`` (level n at stride 2**n, NHWC, keras-hub's
+            ``pyramid_outputs`` names) with ``model.feature_info`` (channels, reduction and
+            layer per level, as timm's).
+        out_indices: which feature levels (indices into the family's list; see its
+            ``features`` function).
         **overrides: any constructor keyword of the family (``depth``, ``embed_dim`` …;
             ``mean``/``std`` override the normalization).
 
@@ -180,10 +245,12 @@ def create_model(
     input_shape = tuple(input_shape)
     if len(input_shape) != 3 or input_shape[-1] != 3:
         raise ValueError(f"input_shape must be (height, width, 3) for RGB images, got {input_shape}.")
+    if features_only and spec.features is None:
+        raise ValueError(f"{name}: features_only is not available for the {spec.family} family.")
     model = spec.builder(
         input_shape=input_shape,
         num_classes=num_classes,
-        include_top=include_top,
+        include_top=include_top and not features_only,
         include_preprocessing=include_preprocessing,
         pooling=pooling,
         classifier_activation=classifier_activation,
@@ -194,7 +261,12 @@ def create_model(
     )
     if arrays is not None:
         what = f"weights '{tag.tag}' ({path})" if tag else f"checkpoint {path}"
-        assign_weights(model, arrays, resample_method=spec.resample.get(layout, "bicubic_antialias"), source=f"{layout} {what}")
+        hook = spec.resample(layout) if spec.resample is not None else None
+        assign_weights(model, arrays, resample=hook, source=f"{layout} {what}")
+    if features_only:
+        return spec.features(model, out_indices)
+    if out_indices is not None:
+        raise ValueError("out_indices needs features_only=True.")
     return model
 
 

@@ -52,3 +52,44 @@ def check_mixed_precision(build, images):
         assert "bfloat16" in compute
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def check_tflite(model, images, atol=1e-4):
+    """Converts ``model`` with TFLite builtin ops only, runs it with LiteRT and compares.
+
+    Works for one output or a dict of outputs (feature pyramids). Returns the XNNPACK op
+    report of the converted model.
+    """
+    import tempfile
+
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from keras_vit.tflite import TFLiteRunner
+
+    spec = tf.TensorSpec((1,) + tuple(images.shape[1:]), tf.float32, name="images")
+
+    def serve(x):
+        out = model(x, training=False)
+        return dict(out) if isinstance(out, dict) else {"output": out}
+
+    with tempfile.TemporaryDirectory() as directory:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint("serving_default", serve, input_signature=[spec])
+        archive.write_out(directory, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(directory)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        content = converter.convert()
+    runner = Interpreter(model_content=content).get_signature_runner()
+    for image in images:
+        expected = model(image[None], training=False)
+        expected = dict(expected) if isinstance(expected, dict) else {"output": expected}
+        got = runner(images=image[None].astype("float32"))
+        assert set(got) == set(expected), (sorted(got), sorted(expected))
+        for key, value in expected.items():
+            value = np.asarray(value)
+            scale = max(float(value.max() - value.min()), 1e-6)
+            diff = float(np.abs(got[key] - value).max())
+            assert diff <= atol * scale, f"{key}: TFLite differs from Keras by {diff:.2e} (range {scale:.2f})"
+    return TFLiteRunner(content).op_report()

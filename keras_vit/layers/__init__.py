@@ -1,14 +1,21 @@
 """Building blocks shared by every keras_vit family."""
-from .attention import MultiHeadSelfAttention
+from .attention import Attention, MultiHeadSelfAttention, RelativePositionBias
 from .embedding import ClassToken, PatchEmbedding, PositionEmbedding
+from .head import classifier, drop_path_rates, image_input, map_head, token_head
 from .mlp import MLP
 from .pooling import TokenPooling
 from .preprocessing import Preprocessing
 from .regularization import DropPath, LayerScale
-from .resample import resample_grid, resample_position_embedding
+from .resample import (
+    relative_position_index,
+    resample_grid,
+    resample_position_embedding,
+    resize_relative_position_table,
+)
 from .transformer import TransformerBlock
 
 __all__ = [
+    "Attention",
     "ClassToken",
     "DropPath",
     "LayerScale",
@@ -17,8 +24,16 @@ __all__ = [
     "PatchEmbedding",
     "PositionEmbedding",
     "Preprocessing",
+    "RelativePositionBias",
     "TokenPooling",
     "TransformerBlock",
+    "classifier",
+    "drop_path_rates",
+    "image_input",
+    "map_head",
+    "relative_position_index",
     "resample_grid",
     "resample_position_embedding",
+    "resize_relative_position_table",
+    "token_head",
 ]

@@ -29,6 +29,12 @@ class PatchEmbedding(layers.Layer):
         self.embed_dim = embed_dim
         self.flatten = flatten
 
+    @staticmethod
+    def grid_size(image_size, patch_size):
+        """(rows, cols) of patches of an ``(H, W, ...)`` image (floor division)."""
+        ph, pw = _pair(patch_size)
+        return image_size[0] // ph, image_size[1] // pw
+
     def build(self, input_shape):
         height, width = input_shape[1], input_shape[2]
         for size, patch, what in ((height, self.patch_size[0], "height"), (width, self.patch_size[1], "width")):
@@ -115,9 +121,20 @@ class PositionEmbedding(layers.Layer):
     The table's size is fixed by the input; loading a checkpoint made for another
     resolution resamples it (see :func:`keras_vit.layers.resample_position_embedding`).
 
+    Args:
+        grid_size: (rows, cols) of the patch tokens, for resampling at load time; ``None``:
+            the model's patch grid (one per model, as ViT). Families with several tables
+            (PVT's per-stage embeddings) give each its grid.
+        num_prefix_tokens: class/distillation tokens before the patch tokens.
+
     Example:
-        >>> tokens = PositionEmbedding()(tokens)
+        >>> tokens = PositionEmbedding(grid_size=(14, 14), num_prefix_tokens=1)(tokens)
     """
+
+    def __init__(self, grid_size=None, num_prefix_tokens=None, **kwargs):
+        super().__init__(**kwargs)
+        self.grid_size = None if grid_size is None else tuple(int(s) for s in grid_size)
+        self.num_prefix_tokens = num_prefix_tokens
 
     def build(self, input_shape):
         if input_shape[1] is None:
@@ -133,3 +150,8 @@ class PositionEmbedding(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"grid_size": self.grid_size, "num_prefix_tokens": self.num_prefix_tokens})
+        return config

@@ -118,3 +118,97 @@ def resample_position_embedding(posemb, new_grid, num_prefix_tokens=1, old_grid=
     grid = grid.reshape(old_grid[0], old_grid[1], -1)
     grid = resample_grid(grid, new_grid, method).reshape(1, new_grid[0] * new_grid[1], -1)
     return np.concatenate([prefix, grid], axis=1)
+
+
+def relative_position_index(window_size, num_prefix_tokens=0):
+    """Index into a relative position bias table for every (query, key) pair of a window.
+
+    Row-major tokens, offsets ``(dy + Wh - 1) * (2 Ww - 1) + (dx + Ww - 1)`` as Swin and BEiT
+    number them. With a class token (BEiT) the index has one more row and column pointing at
+    the table's three extra rows: class-to-patch, patch-to-class and class-to-class.
+
+    Returns:
+        int32 array ``(prefix + Wh*Ww, prefix + Wh*Ww)``.
+    """
+    wh, ww = window_size
+    coords = np.stack(np.meshgrid(np.arange(wh), np.arange(ww), indexing="ij")).reshape(2, -1)
+    rel = coords[:, :, None] - coords[:, None, :]
+    index = (rel[0] + wh - 1) * (2 * ww - 1) + (rel[1] + ww - 1)
+    if num_prefix_tokens:
+        num_distances = (2 * wh - 1) * (2 * ww - 1)
+        index = np.pad(index, ((1, 0), (1, 0)))
+        index[0, :] = num_distances
+        index[:, 0] = num_distances + 1
+        index[0, 0] = num_distances + 2
+    return index.astype(np.int32)
+
+
+def _geometric_positions(src, dst):
+    """Source offsets spread geometrically so that the outermost reaches about ``dst // 2``.
+
+    This is the resizing scheme of BEiT's fine-tuning code, as timm's
+    ``resize_rel_pos_bias_table`` keeps it: a bisection for the ratio ``q`` of the steps.
+    """
+
+    def progression(ratio, n):
+        return (1.0 - ratio**n) / (1.0 - ratio)
+
+    left, right = 1.01, 1.5
+    while right - left > 1e-6:
+        q = (left + right) / 2.0
+        if progression(q, src // 2) > dst // 2:
+            right = q
+        else:
+            left = q
+    distances, current = [], 1.0
+    for i in range(src // 2):
+        distances.append(current)
+        current += q ** (i + 1)
+    return np.array([-d for d in reversed(distances)] + [0.0] + distances)
+
+
+def resize_relative_position_table(table, new_window_size, old_window_size=None, num_extra_tokens=None):
+    """Resizes a ``(num_positions, heads)`` relative position bias table to another window.
+
+    Does what timm's ``resize_rel_pos_bias_table`` does when loading a checkpoint (and BEiT's
+    fine-tuning code before it): the ``(2 Wh - 1) x (2 Ww - 1)`` source grid is placed at
+    geometrically spaced offsets, and the target's integer offsets are linearly interpolated
+    from it per head (edges clamped); the extra class-token rows are kept as they are.
+
+    Args:
+        table: ``(positions + extra, heads)``.
+        new_window_size: target (Wh, Ww).
+        old_window_size: source window; ``None`` assumes a square one.
+        num_extra_tokens: rows after the grid (3 with a class token); ``None``: whatever the
+            table has beyond a square grid.
+
+    Example:
+        >>> table = resize_relative_position_table(table_14, (24, 24), num_extra_tokens=3)
+    """
+    table = np.asarray(table)
+    dst = (2 * new_window_size[0] - 1, 2 * new_window_size[1] - 1)
+    if old_window_size is not None:
+        src = (2 * old_window_size[0] - 1, 2 * old_window_size[1] - 1)
+        extra = table.shape[0] - src[0] * src[1] if num_extra_tokens is None else num_extra_tokens
+    else:
+        if num_extra_tokens is None:
+            raise ValueError("Pass old_window_size or num_extra_tokens to resize a relative position table.")
+        extra = num_extra_tokens
+        side = int(round(math.sqrt(table.shape[0] - extra)))
+        if side * side != table.shape[0] - extra:
+            raise ValueError(f"A table of {table.shape[0]} rows with {extra} extra is not a square grid; pass old_window_size.")
+        src = (side, side)
+    if extra < 0 or src[0] * src[1] + extra != table.shape[0]:
+        raise ValueError(f"A table of {table.shape[0]} rows does not fit a {src} grid with {extra} extra rows.")
+    if src == dst:
+        return table
+    grid, extras = table[: table.shape[0] - extra], table[table.shape[0] - extra :]
+    ys, xs = _geometric_positions(src[0], dst[0]), _geometric_positions(src[1], dst[1])
+    ty, tx = dst[0] // 2, dst[1] // 2
+    dy, dx = np.arange(-ty, ty + 0.1), np.arange(-tx, tx + 0.1)
+    grid = grid.reshape(src[0], src[1], -1).astype(np.float64)
+    # Bilinear on a rectilinear grid is linear along y, then along x (np.interp clamps edges).
+    along_y = np.stack([[np.interp(dy, ys, grid[:, j, h]) for j in range(src[1])] for h in range(grid.shape[-1])])
+    out = np.stack([[np.interp(dx, xs, along_y[h, :, i]) for i in range(len(dy))] for h in range(grid.shape[-1])])
+    out = out.transpose(1, 2, 0).reshape(-1, grid.shape[-1]).astype(table.dtype)
+    return np.concatenate([out, extras], axis=0)

@@ -2,7 +2,7 @@
 import keras
 from keras import layers
 
-from .attention import MultiHeadSelfAttention
+from .attention import Attention, _deserialize, _serialize
 from .mlp import MLP
 from .regularization import DropPath, LayerScale
 
@@ -25,9 +25,14 @@ class TransformerBlock(layers.Layer):
         layer_scale_init: initial LayerScale value, or ``None`` for no layer scale.
         layer_norm_epsilon: LayerNorm epsilon (1e-6 in the ViT/DeiT references).
         activation: MLP activation.
+        attention: the attention layer the block uses (an unbuilt :class:`Attention` or
+            subclass, renamed ``attn``); ``None`` builds a plain one from the arguments above.
+            Its call arguments (``attention_bias``, ``attention_mask``) pass through the block.
 
     Example:
         >>> y = TransformerBlock(num_heads=3)(tokens)
+        >>> bias = RelativePositionBias((14, 14), 3, num_prefix_tokens=1)
+        >>> y = TransformerBlock(3, attention=Attention(3, qkv_bias=(True, False, True), position_bias=bias))(tokens)
     """
 
     def __init__(
@@ -42,9 +47,11 @@ class TransformerBlock(layers.Layer):
         layer_scale_init=None,
         layer_norm_epsilon=1e-6,
         activation="gelu",
+        attention=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.custom_attention = _deserialize(attention)
         self.num_heads = num_heads
         self.mlp_ratio = mlp_ratio
         self.qkv_bias = qkv_bias
@@ -60,15 +67,20 @@ class TransformerBlock(layers.Layer):
         dim = input_shape[-1]
         policy = self.dtype_policy
         self.norm1 = layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name="norm1", dtype=policy)
-        self.attn = MultiHeadSelfAttention(
-            self.num_heads,
-            qkv_bias=self.qkv_bias,
-            qk_scale=self.qk_scale,
-            attn_drop_rate=self.attn_drop_rate,
-            proj_drop_rate=self.drop_rate,
-            name="attn",
-            dtype=policy,
-        )
+        if self.custom_attention is not None:
+            # Variable paths (blocks_i/attn/...) are what the weight converters map to.
+            self.custom_attention.name = "attn"
+            self.attn = self.custom_attention
+        else:
+            self.attn = Attention(
+                self.num_heads,
+                qkv_bias=self.qkv_bias,
+                qk_scale=self.qk_scale,
+                attn_drop_rate=self.attn_drop_rate,
+                proj_drop_rate=self.drop_rate,
+                name="attn",
+                dtype=policy,
+            )
         self.norm2 = layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name="norm2", dtype=policy)
         self.mlp = MLP(int(dim * self.mlp_ratio), activation=self.activation, drop_rate=self.drop_rate, name="mlp", dtype=policy)
         self.ls1 = self.ls2 = None
@@ -85,8 +97,12 @@ class TransformerBlock(layers.Layer):
             branch = scale(branch)
         return x + self.drop_path(branch, training=training)
 
-    def call(self, x, training=None, return_attention_scores=False):
-        attn_out = self.attn(self.norm1(x), training=training, return_attention_scores=return_attention_scores)
+    def _attention(self, x, training, return_attention_scores, **attention_kwargs):
+        """The attention branch; blocks that regroup tokens around attention override it."""
+        return self.attn(x, training=training, return_attention_scores=return_attention_scores, **attention_kwargs)
+
+    def call(self, x, training=None, return_attention_scores=False, **attention_kwargs):
+        attn_out = self._attention(self.norm1(x), training, return_attention_scores, **attention_kwargs)
         if return_attention_scores:
             attn_out, scores = attn_out
         x = self._residual(x, attn_out, self.ls1, training)
@@ -112,6 +128,7 @@ class TransformerBlock(layers.Layer):
                 "layer_scale_init": self.layer_scale_init,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "activation": self.activation,
+                "attention": _serialize(self.custom_attention),
             }
         )
         return config

@@ -136,3 +136,55 @@ def unknown_layout(family, layouts, state):
         f"Not a {family} checkpoint in any layout we know ({', '.join(layouts)}, keras_vit). First keys: {sample}"
     )
 
+
+@dataclass(frozen=True)
+class Layout:
+    """One checkpoint layout of a family: how to recognise it and how its keys map.
+
+    Attributes:
+        name: the layout (``"timm"``, ``"transformers"``, ``"google"`` …): it picks the input
+            normalization of a file given as a path and the resampling hook.
+        detect: ``detect(keys) -> bool`` on the checkpoint's key list.
+        rules: the :class:`Rule` list, or ``rules(state) -> list`` where the numbering
+            depends on the file (Google's two ViT namings).
+        strip: wrapper prefixes removed when every key has one (``module.``, ``model.``).
+        strip_each: prefixes removed from each key that has one (transformers' backbone
+            prefix, which its head does not have).
+        ignore: regexes of keys dropped on purpose (buffers, unused heads).
+        prepare: ``prepare(state) -> state`` after stripping (e.g. un-stacking scanned blocks).
+    """
+
+    name: str
+    detect: object
+    rules: object
+    strip: tuple = ("module.", "model.")
+    strip_each: tuple = ()
+    ignore: tuple = ()
+    prepare: object = None
+
+
+def layout_converter(family, layouts):
+    """``(convert, detect)`` for a family's table of :class:`Layout`.
+
+    ``detect(state)`` names the first layout whose ``detect`` accepts the keys, or ``None``;
+    ``convert(state)`` returns ``(arrays, layout)`` or raises :class:`WeightsMismatchError`.
+    """
+
+    def detect(state):
+        keys = list(state)
+        return next((layout.name for layout in layouts if layout.detect(keys)), None)
+
+    def convert(state):
+        name = detect(state)
+        if name is None:
+            raise unknown_layout(family, [layout.name for layout in layouts], state)
+        layout = next(layout for layout in layouts if layout.name == name)
+        state = strip_prefix(state, layout.strip)
+        if layout.strip_each:
+            state = strip_prefix(state, layout.strip_each, every=False)
+        if layout.prepare is not None:
+            state = layout.prepare(state)
+        rules = layout.rules(state) if callable(layout.rules) else layout.rules
+        return apply_rules(state, rules, ignore=layout.ignore), name
+
+    return convert, detect

@@ -3,13 +3,10 @@
 Every array is checked against the model before the first assignment, so a checkpoint that
 does not fit raises and leaves the model exactly as it was.
 """
-import math
 import warnings
 
 import numpy as np
 
-from ..layers.embedding import PatchEmbedding
-from ..layers.resample import resample_position_embedding
 from .errors import WeightsMismatchError
 
 HEAD_PREFIXES = ("head/", "head_dist/")
@@ -19,29 +16,12 @@ def _is_head(path):
     return path.startswith(HEAD_PREFIXES)
 
 
-def _patch_grid(model):
-    for layer in model.layers:
-        if isinstance(layer, PatchEmbedding):
-            h, w = layer.input.shape[1:3]
-            return h // layer.patch_size[0], w // layer.patch_size[1]
-    return None
-
-
-def _resample_pos_embed(array, target_shape, grid, method):
-    if grid is None or len(target_shape) != 3 or array.ndim != 3 or array.shape[-1] != target_shape[-1]:
-        return None
-    prefix = target_shape[1] - grid[0] * grid[1]
-    old = array.shape[1] - prefix
-    side = int(round(math.sqrt(old))) if old > 0 else 0
-    if prefix < 0 or side * side != old:
-        return None
-    return resample_position_embedding(array, grid, num_prefix_tokens=prefix, old_grid=(side, side), method=method)
-
-
-def assign_weights(model, arrays, *, resample_method="bicubic_antialias", source="checkpoint"):
+def assign_weights(model, arrays, *, resample=None, source="checkpoint"):
     """Assigns ``{variable path: array}`` to ``model``, all or nothing.
 
-    - Position embeddings of another grid are resampled with ``resample_method``.
+    - An array of another shape goes through ``resample(path, array, target_shape, model)``
+      (the family's hook: position embeddings of another grid, relative position tables of
+      another window), which returns the resized array or ``None`` where it does not apply.
     - A head of another size (or a model without a head) keeps its own initialisation, and a
       warning says so; every other variable must be present with its exact shape.
 
@@ -52,7 +32,6 @@ def assign_weights(model, arrays, *, resample_method="bicubic_antialias", source
         WeightsMismatchError: missing, unexpected or mis-shaped arrays; the message lists them.
     """
     variables = {v.path: v for v in model.weights if "seed_generator" not in v.path}
-    grid = _patch_grid(model)
     missing, mismatched, updates, head_skipped = [], [], {}, False
     not_numbers, not_finite = [], []
     for path, var in variables.items():
@@ -63,8 +42,8 @@ def assign_weights(model, arrays, *, resample_method="bicubic_antialias", source
                 missing.append(f"{path} {target_shape}")
             continue
         array = np.asarray(arrays[path])
-        if array.shape != target_shape and path.endswith("pos_embed"):
-            resampled = _resample_pos_embed(array, target_shape, grid, resample_method)
+        if array.shape != target_shape and resample is not None:
+            resampled = resample(path, array, target_shape, model)
             array = resampled if resampled is not None else array
         if array.shape != target_shape:
             if _is_head(path):

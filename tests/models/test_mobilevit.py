@@ -10,7 +10,6 @@ import pytest
 import keras_vit
 from keras_vit.models.mobilevit import Fold, Unfold
 from keras_vit.models.mobilevit.layers import MobileViTTransformerBlock, Resize
-from keras_vit.models.mobilevit.presets import PARAMETER_COUNTS
 from tests.references import randomize_torch_model, require
 
 NAME = "mobilevit_xxs"
@@ -39,14 +38,6 @@ def assert_close(actual, expected, atol=ATOL):
     diff = np.abs(actual - expected).max()
     assert diff < atol, f"max abs diff {diff:.2e} (logit range {expected.min():.2f}..{expected.max():.2f})"
     assert np.array_equal(actual.argmax(-1), expected.argmax(-1))
-
-
-@pytest.mark.parametrize("name", sorted(PARAMETER_COUNTS))
-def test_parameter_counts(name):
-    model = keras_vit.create_model(name, num_classes=1000)
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert trainable == PARAMETER_COUNTS[name]
-    assert model.output_shape == (None, 1000)
 
 
 @pytest.fixture(scope="module")

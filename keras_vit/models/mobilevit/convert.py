@@ -6,7 +6,7 @@ release) nests each conv as ``block.conv``/``block.norm`` and numbers stages fro
 """
 import re
 
-from ...weights.convert import Rule, apply_rules, conv2d, depthwise_conv2d, linear, strip_prefix, unknown_layout
+from ...weights.convert import Layout, Rule, conv2d, depthwise_conv2d, layout_converter, linear
 
 _IGNORE = [r".*num_batches_tracked"]
 
@@ -122,34 +122,13 @@ def _cvnets_rules():
 CVNETS_RULES = _cvnets_rules()
 
 
-def detect_layout(state):
-    """Names the layout of a MobileViT checkpoint from its keys, or ``None``."""
-    keys = list(state)
-    if any("conv_stem.convolution" in k for k in keys):
-        return "transformers"
-    if any(re.search(r"(^|\.)conv_1\.block\.conv\.weight$", k) for k in keys):
-        return "cvnets"
-    if any(k.endswith("stem.conv.weight") for k in keys):
-        return "timm"
-    return None
+LAYOUTS = [
+    Layout("transformers", lambda keys: any("conv_stem.convolution" in k for k in keys), HF_RULES, strip=(),
+           strip_each=("mobilevit.",), ignore=_IGNORE),
+    # Training wrappers add "module." (DDP) and some releases "encoder." around the network.
+    Layout("cvnets", lambda keys: any(re.search(r"(^|\.)conv_1\.block\.conv\.weight$", k) for k in keys), CVNETS_RULES,
+           strip=("module.",), strip_each=("encoder.",), ignore=_IGNORE),
+    Layout("timm", lambda keys: any(k.endswith("stem.conv.weight") for k in keys), TIMM_RULES, ignore=_IGNORE),
+]
 
-
-def convert(state):
-    """Maps a timm, transformers or ml-cvnets MobileViT checkpoint to our variable paths.
-
-    Returns:
-        (arrays, layout)
-
-    Raises:
-        WeightsMismatchError: unknown layout, or keys that match nothing (listed).
-    """
-    layout = detect_layout(state)
-    if layout == "timm":
-        return apply_rules(strip_prefix(state, ("module.", "model.")), TIMM_RULES, ignore=_IGNORE), layout
-    if layout == "transformers":
-        return apply_rules(strip_prefix(state, ("mobilevit.",), every=False), HF_RULES, ignore=_IGNORE), layout
-    if layout == "cvnets":
-        # Training wrappers add "module." (DDP) and some releases "encoder." around the network.
-        state = strip_prefix(strip_prefix(state, ("module.",)), ("encoder.",), every=False)
-        return apply_rules(state, CVNETS_RULES, ignore=_IGNORE), layout
-    raise unknown_layout("MobileViT", ("timm", "transformers", "ml-cvnets"), state)
+convert, detect_layout = layout_converter("MobileViT", LAYOUTS)

@@ -194,7 +194,8 @@ class MobileViTTransformerBlock(TransformerBlock):
             raise ValueError(f"{self.name}: map size {input_shape[1:3]} is not a multiple of the patch {self.patch_size}.")
         super().build(input_shape)
 
-    def _attention(self, x, training, return_attention_scores):
+    def _attention(self, x, training, return_attention_scores, **attention_kwargs):
+        """Attention within patch pixels; scores are ``(B * P, heads, N, N)`` in Unfold's order."""
         attn = self.attn
         h, w, c = x.shape[1], x.shape[2], x.shape[3]
         (ph, pw), heads, d = self.patch_size, attn.num_heads, attn.head_dim
@@ -204,26 +205,11 @@ class MobileViTTransformerBlock(TransformerBlock):
         qkv = ops.reshape(attn.qkv(x), (-1, nh, ph, nw, pw * 3 * heads, d))
         qkv = ops.reshape(ops.transpose(qkv, (0, 2, 4, 1, 3, 5)), (-1, 3 * heads, nh * nw, d))
         q, k, v = ops.split(qkv, 3, axis=1)
-        if nh * nw == 1:
-            # One token attends only to itself (see MultiHeadSelfAttention).
-            scores, out = ops.ones_like(q[..., :1]), v
-        else:
-            q = q * ops.cast(attn.scale, q.dtype)
-            scores = ops.softmax(ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))), axis=-1)
-            out = ops.matmul(attn.attn_drop(scores, training=training), v)
+        out, scores = attn.attend(q, k, v, training=training, **attention_kwargs)
         out = ops.reshape(out, (-1, ph, pw * heads, nh, nw, d))
         out = ops.reshape(ops.transpose(out, (0, 3, 1, 4, 2, 5)), (-1, h, w, c))
         out = attn.proj_drop(attn.proj(out), training=training)
         return (out, scores) if return_attention_scores else out
-
-    def call(self, x, training=None, return_attention_scores=False):
-        """``return_attention_scores`` also returns ``(B * P, heads, N, N)``, in Unfold's order."""
-        attn_out = self._attention(self.norm1(x), training, return_attention_scores)
-        if return_attention_scores:
-            attn_out, scores = attn_out
-        x = self._residual(x, attn_out, self.ls1, training)
-        x = self._residual(x, self.mlp(self.norm2(x), training=training), self.ls2, training)
-        return (x, scores) if return_attention_scores else x
 
     def get_config(self):
         config = super().get_config()

@@ -18,7 +18,8 @@ symmetrically as PyTorch does (``ZeroPadding2D`` + ``valid``), not TensorFlow's 
 import keras
 from keras import layers
 
-from ...layers import DropPath, Preprocessing
+from ...layers import DropPath, drop_path_rates, image_input, map_head
+from ...layers.features import pyramid
 from .layers import MobileViTTransformerBlock, Resize, patch_grid_size
 
 
@@ -150,22 +151,16 @@ def MobileViT(
         >>> model = MobileViT(input_shape=(256, 256, 3), channels=(16, 24, 48, 64, 80),
         ...                   transformer_dims=(64, 80, 96), expand_ratio=2.0, num_features=320)
     """
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}.")
     if len(channels) != 5 or len(block_depths) != 2 or len(transformer_dims) != 3 or len(transformer_depths) != 3:
         raise ValueError("MobileViT has 5 stages: 5 channels, 2 block_depths, 3 transformer_dims and 3 transformer_depths.")
-    inputs = keras.Input(shape=input_shape, name="images")
-    x = inputs
-    if include_preprocessing:
-        x = Preprocessing(mean=mean, std=std, channel_order=channel_order, name="preprocessing")(x)
+    inputs, x = image_input(input_shape, include_preprocessing=include_preprocessing, mean=mean, std=std, channel_order=channel_order)
     eps = batch_norm_epsilon
     x = conv_bn(x, stem_channels, 3, stride=2, epsilon=eps, name="stem")
     for stage, depth in enumerate(block_depths):
         for i in range(depth):
             stride = 2 if stage > 0 and i == 0 else 1
             x = inverted_residual(x, channels[stage], stride=stride, expand_ratio=expand_ratio, epsilon=eps, name=f"stages_{stage}_{i}")
-    total = sum(transformer_depths)
-    rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
+    rates = drop_path_rates(drop_path_rate, sum(transformer_depths))
     for k, (dim, depth) in enumerate(zip(transformer_dims, transformer_depths)):
         stage = k + 2
         x = inverted_residual(x, channels[stage], stride=2, expand_ratio=expand_ratio, epsilon=eps, name=f"stages_{stage}_0")
@@ -177,14 +172,28 @@ def MobileViT(
             layer_norm_epsilon=layer_norm_epsilon, epsilon=eps, name=f"stages_{stage}_1",
         )
     x = conv_bn(x, num_features, 1, epsilon=eps, name="final_conv")
-    pool = pooling or ("avg" if include_top else None)
-    if pool is not None:
-        pool_layer = layers.GlobalAveragePooling2D if pool == "avg" else layers.GlobalMaxPooling2D
-        x = pool_layer(name="pool")(x)
-    if include_top and num_classes:
-        x = layers.Dropout(drop_rate, name="head_drop")(x)
-        # Logits in float32 even under a mixed-precision policy, for a stable loss.
-        x = layers.Dense(num_classes, name="head", dtype="float32")(x)
-        if classifier_activation is not None:
-            x = layers.Activation(classifier_activation, name="predictions", dtype="float32")(x)
+    x = map_head(x, num_classes=num_classes, include_top=include_top, pooling=pooling, drop_rate=drop_rate, classifier_activation=classifier_activation)
     return keras.Model(inputs, x, name=name)
+
+
+def _stage_output(model, stage):
+    """The last layer of a stage: the MobileViT block's fusion, or the last inverted residual."""
+    if stage >= 2:
+        return model.get_layer(f"stages_{stage}_1_conv_fusion_act")
+    last = max(int(layer.name.split("_")[2]) for layer in model.layers if layer.name.startswith(f"stages_{stage}_"))
+    names = {layer.name for layer in model.layers}
+    prefix = f"stages_{stage}_{last}"
+    return model.get_layer(f"{prefix}_add" if f"{prefix}_add" in names else f"{prefix}_conv3_1x1_bn")
+
+
+def features(model, out_indices=None):
+    """MobileViT feature pyramid: the outputs of stages 0 … 4 (strides 2, 4, 8, 16, 32).
+
+    ``out_indices`` index that list, as timm's ``feature_info`` does (default ``(1, 2, 3, 4)``:
+    ``P2`` … ``P5``).
+    """
+    levels = []
+    for stage in range(5):
+        layer = _stage_output(model, stage)
+        levels.append((layer.output, 2 ** (stage + 1), layer.name))
+    return pyramid(model, levels, (1, 2, 3, 4) if out_indices is None else out_indices)

@@ -6,6 +6,8 @@ input order). All take pixels in [0, 1] without mean/std normalization.
 """
 from ...weights.tags import WeightsTag
 
+PAPER = "Mehta & Rastegari, MobileViT: Light-weight, General-purpose, and Mobile-friendly Vision Transformer, ICLR 2022"
+
 _COMMON = dict(stem_channels=16, block_depths=(1, 3), transformer_depths=(2, 4, 3), patch_size=2, num_heads=4, mlp_ratio=2.0)
 
 VARIANTS = {
@@ -15,14 +17,21 @@ VARIANTS = {
 }
 
 # Parameter counts of timm's mobilevit_xxs/xs/s with a 1000-class head (BatchNorm running
-# statistics are buffers there, so they are not counted).
-PARAMETER_COUNTS = {
+# statistics are buffers there, so they are not counted: we count trainable parameters).
+PARAMETERS = {
     "mobilevit_xxs": 1_272_024,
     "mobilevit_xs": 2_317_848,
     "mobilevit_s": 5_578_632,
 }
 
 INPUT_SIZE = (256, 256)
+for _config in VARIANTS.values():
+    _config["input_size"] = INPUT_SIZE
+
+TINY = dict(
+    input_shape=(64, 64, 3), stem_channels=8, channels=(8, 8, 16, 16, 16), block_depths=(1, 1),
+    transformer_dims=(16, 16, 16), transformer_depths=(1, 1, 1), expand_ratio=2.0, num_features=16, num_heads=2, num_classes=5,
+)
 MEAN = (0.0, 0.0, 0.0)
 STD = (1.0, 1.0, 1.0)
 LICENSE = "apple-ascl"  # Apple sample code license (ml-cvnets), kept by timm and transformers
@@ -62,3 +71,5 @@ def weights_for(name):
 
 
 DEFAULT_TAG = "cvnets_in1k"
+WEIGHTS = {name: weights_for(name) for name in VARIANTS}
+DEFAULT_WEIGHTS = {name: DEFAULT_TAG for name in VARIANTS}

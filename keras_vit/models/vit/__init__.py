@@ -1,34 +1,10 @@
 """The ViT family: model builder, named variants and their weights."""
-from ...registry import ModelSpec, model_shortcut, register_model
-from .convert import convert, detect_layout
-from .model import VisionTransformer
-from .presets import PARAMETER_COUNTS, SIZES, VARIANTS, default_tag, weights_for
+from ...registry import model_shortcut, register_family
+from . import presets
+from .convert import convert, detect_layout, resample
+from .model import VisionTransformer, features
 
-# Each source's reference resizes position embeddings its own way (see layers/resample.py).
-RESAMPLE = {"timm": "bicubic_antialias", "transformers": "bicubic", "google": "bilinear", "keras_vit": "bicubic_antialias"}
-
-for _size, _patch, _res in VARIANTS:
-    _name = f"vit_{_size}_patch{_patch}_{_res}"
-    _tags = weights_for(_name, _res)
-    register_model(
-        ModelSpec(
-            name=_name,
-            family="vit",
-            builder=VisionTransformer,
-            config=dict(patch_size=_patch, **SIZES[_size]),
-            convert=convert,
-            detect=detect_layout,
-            weights=_tags,
-            default_weights=default_tag(_tags),
-            resample=RESAMPLE,
-            input_size=(_res, _res),
-            mean=(0.5, 0.5, 0.5),
-            std=(0.5, 0.5, 0.5),
-            parameters=PARAMETER_COUNTS[_name],
-            paper="Dosovitskiy et al., An Image is Worth 16x16 Words, ICLR 2021",
-        )
-    )
-
+register_family("vit", presets, builder=VisionTransformer, convert=convert, detect=detect_layout, resample=resample, features=features)
 
 ViTTi16 = model_shortcut("vit_tiny_patch16_224", "ViTTi16")
 ViTS16 = model_shortcut("vit_small_patch16_224", "ViTS16")

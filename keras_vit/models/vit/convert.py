@@ -1,5 +1,6 @@
 """Key maps from timm, transformers and Google (JAX/Flax ``.npz``) ViT checkpoints."""
-from ...weights.convert import Rule, apply_rules, conv2d, linear, strip_prefix, unknown_layout
+from ...weights.convert import Layout, Rule, conv2d, layout_converter, linear, strip_prefix
+from ...weights.resampling import position_embeddings
 
 # timm: one Linear per projection, qkv already fused in our order.
 TIMM_RULES = [
@@ -113,38 +114,29 @@ def _unscan(state):
     return out
 
 
-def detect_layout(state):
-    """Names the layout of a ViT checkpoint from its keys, or ``None``."""
-    keys = set(state)
-    if any(k.endswith("embedding/kernel") for k in keys):
-        return "google"
-    if any("patch_embeddings.projection" in k for k in keys):
-        return "transformers"
-    if any(k.endswith("patch_embed.proj.weight") for k in keys):
-        return "timm"
-    return None
+def _google_prepare(state):
+    return _unscan(strip_prefix(state, ("opt/target/", "params/img/", "params/")))
 
 
-def convert(state):
-    """Maps a timm, transformers or Google ViT checkpoint to our variable paths.
+def _google_rules_for(state):
+    big_vision = any("MultiHeadDotProductAttention_0" in k for k in state)
+    return _google_rules(*((0, 0, 1) if big_vision else (1, 3, 2)))
 
-    Returns:
-        (arrays, layout)
 
-    Raises:
-        WeightsMismatchError: unknown layout, or keys that match nothing (listed).
-    """
-    layout = detect_layout(state)
-    if layout == "timm":
-        state = strip_prefix(state, ("module.", "model."))
-        return apply_rules(state, TIMM_RULES), layout
-    if layout == "transformers":
-        state = strip_prefix(state, ("vit.", "deit."), every=False)
-        return apply_rules(state, HF_RULES, ignore=[r"pooler\..*"]), layout
-    if layout == "google":
-        state = _unscan(strip_prefix(state, ("opt/target/", "params/img/", "params/")))
-        big_vision = any("MultiHeadDotProductAttention_0" in k for k in state)
-        rules = _google_rules(*((0, 0, 1) if big_vision else (1, 3, 2)))
-        # The representation ("pre_logits") layer of in21k checkpoints is dropped, as timm does.
-        return apply_rules(state, rules, ignore=[r"pre_logits/.*"]), layout
-    raise unknown_layout("ViT", ("timm", "transformers", "Google .npz"), state)
+LAYOUTS = [
+    Layout("google", lambda keys: any(k.endswith("embedding/kernel") for k in keys), _google_rules_for, strip=(),
+           prepare=_google_prepare, ignore=(r"pre_logits/.*",)),  # timm drops in21k's representation layer too
+    Layout("transformers", lambda keys: any("patch_embeddings.projection" in k for k in keys), HF_RULES, strip=(),
+           strip_each=("vit.", "deit."), ignore=(r"pooler\..*",)),
+    Layout("timm", lambda keys: any(k.endswith("patch_embed.proj.weight") for k in keys), TIMM_RULES),
+]
+
+convert, detect_layout = layout_converter("ViT", LAYOUTS)
+
+# Each source's reference resizes position embeddings its own way (see layers/resample.py).
+RESAMPLE_METHODS = {"timm": "bicubic_antialias", "transformers": "bicubic", "google": "bilinear", "keras_vit": "bicubic_antialias"}
+
+
+def resample(layout):
+    """The load-time hook of a layout: position embeddings resampled as its reference does."""
+    return position_embeddings(RESAMPLE_METHODS.get(layout, "bicubic_antialias"))

@@ -10,46 +10,8 @@ class token (or the mean of the patch tokens) feeds a linear classifier.
 import keras
 from keras import layers
 
-from ...layers import ClassToken, PatchEmbedding, PositionEmbedding, Preprocessing, TokenPooling, TransformerBlock
-
-
-def _classifier(x, num_classes, drop_rate, name):
-    x = layers.Dropout(drop_rate, name=f"{name}_drop")(x)
-    # Logits in float32 even under a mixed-precision policy, for a stable loss.
-    return layers.Dense(num_classes, name=name, dtype="float32")(x)
-
-
-def build_head(x, *, num_classes, include_top, pooling, global_pool, num_prefix_tokens, fc_norm, layer_norm_epsilon, drop_rate, classifier_activation, distilled=False):
-    """Final norm, pooling and classifier shared by the token-sequence families.
-
-    ``fc_norm`` follows timm: the final LayerNorm is applied after average pooling instead
-    of before it. ``distilled`` (DeiT): a second head reads the distillation token and the
-    output is the mean of both heads' logits, as the DeiT reference does at inference.
-    """
-    pool = pooling or (global_pool if include_top else None)
-    use_fc_norm = (pool == "avg") if fc_norm is None else fc_norm
-    if not use_fc_norm:
-        x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="norm")(x)
-    if pool is None:
-        return x
-    if distilled and pool == "token":
-        cls_features = TokenPooling("token", num_prefix_tokens=num_prefix_tokens, name="pool")(x)
-        dist_features = TokenPooling("token", num_prefix_tokens=num_prefix_tokens, token_index=1, name="pool_dist")(x)
-        if not include_top or not num_classes:
-            return layers.Average(name="pre_logits")([cls_features, dist_features])
-        logits = _classifier(cls_features, num_classes, drop_rate, "head")
-        dist_logits = _classifier(dist_features, num_classes, drop_rate, "head_dist")
-        x = layers.Average(name="logits", dtype="float32")([logits, dist_logits])
-    else:
-        x = TokenPooling(pool, num_prefix_tokens=num_prefix_tokens, name="pool")(x)
-        if use_fc_norm:
-            x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="fc_norm")(x)
-        if not include_top or not num_classes:
-            return x
-        x = _classifier(x, num_classes, drop_rate, "head")
-    if classifier_activation is not None:
-        x = layers.Activation(classifier_activation, name="predictions", dtype="float32")(x)
-    return x
+from ...layers import ClassToken, PatchEmbedding, PositionEmbedding, TransformerBlock, drop_path_rates, image_input, token_head
+from ...layers.features import TokensToMap, pyramid, rescale_map
 
 
 def distillation_outputs(model):
@@ -125,12 +87,7 @@ def VisionTransformer(
     """
     if global_pool not in ("token", "avg"):
         raise ValueError(f"global_pool must be 'token' or 'avg', got {global_pool!r}.")
-    if pooling not in (None, "token", "avg"):
-        raise ValueError(f"pooling must be None, 'token' or 'avg', got {pooling!r}.")
-    inputs = keras.Input(shape=input_shape, name="images")
-    x = inputs
-    if include_preprocessing:
-        x = Preprocessing(mean=mean, std=std, channel_order=channel_order, name="preprocessing")(x)
+    inputs, x = image_input(input_shape, include_preprocessing=include_preprocessing, mean=mean, std=std, channel_order=channel_order)
     x = PatchEmbedding(patch_size, embed_dim, name="patch_embed")(x)
     num_prefix_tokens = 0
     if distilled and not class_token:
@@ -138,8 +95,10 @@ def VisionTransformer(
     if class_token:
         x = ClassToken(use_distillation_token=distilled, name="cls_token")(x)
         num_prefix_tokens = 2 if distilled else 1
-    x = PositionEmbedding(name="pos_embed")(x)
+    grid = PatchEmbedding.grid_size(input_shape, patch_size)
+    x = PositionEmbedding(grid_size=grid, num_prefix_tokens=num_prefix_tokens, name="pos_embed")(x)
     x = layers.Dropout(drop_rate, name="pos_drop")(x)
+    rates = drop_path_rates(drop_path_rate, depth)
     for i in range(depth):
         x = TransformerBlock(
             num_heads,
@@ -148,12 +107,12 @@ def VisionTransformer(
             qk_scale=qk_scale,
             drop_rate=drop_rate,
             attn_drop_rate=attn_drop_rate,
-            drop_path_rate=drop_path_rate * i / max(depth - 1, 1),
+            drop_path_rate=rates[i],
             layer_scale_init=layer_scale_init,
             layer_norm_epsilon=layer_norm_epsilon,
             name=f"blocks_{i}",
         )(x)
-    outputs = build_head(
+    outputs = token_head(
         x,
         num_classes=num_classes,
         include_top=include_top,
@@ -167,3 +126,31 @@ def VisionTransformer(
         distilled=distilled,
     )
     return keras.Model(inputs, outputs, name=name)
+
+
+def features(model, out_indices=None):
+    """ViT/DeiT feature pyramid: four blocks as maps at strides patch/4 … patch*2.
+
+    ``out_indices`` are block indices (default: the blocks ending each quarter of the depth,
+    as ViTDet and DPT take them, e.g. 2, 5, 8, 11 of 12). The maps are raw block outputs, as
+    timm's ``forward_intermediates`` returns them; block ``out_indices[k]`` is rescaled to
+    stride ``patch * 2**(k-2)``.
+    """
+    blocks = [layer for layer in model.layers if isinstance(layer, TransformerBlock)]
+    depth = len(blocks)
+    indices = [depth // 4 * (k + 1) - 1 for k in range(4)] if out_indices is None else list(out_indices)
+    if len(indices) > 4:
+        raise ValueError(f"A plain ViT pyramid has at most 4 levels; got out_indices={tuple(indices)}.")
+    embed = model.get_layer("patch_embed")
+    patch = embed.patch_size[0]
+    grid = PatchEmbedding.grid_size(model.input_shape[1:3], embed.patch_size)
+    prefix = model.get_layer("pos_embed").num_prefix_tokens or 0
+    levels = []
+    for k, index in enumerate(indices):
+        if not -depth <= index < depth:
+            raise ValueError(f"out_indices {tuple(indices)}: this model has {depth} blocks.")
+        block = blocks[index]
+        fmap = TokensToMap(grid, prefix, name=f"{block.name}_map")(block.output)
+        scale = 2.0 ** (k - (len(indices) - 2)) if len(indices) > 1 else 1.0
+        levels.append((rescale_map(fmap, 1 / scale, name=f"{block.name}_rescale"), int(patch * scale), block.name))
+    return pyramid(model, levels)

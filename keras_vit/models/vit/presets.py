@@ -14,17 +14,29 @@ SIZES = {
     "huge": dict(embed_dim=1280, depth=32, num_heads=16),
 }
 
+PAPER = "Dosovitskiy et al., An Image is Worth 16x16 Words, ICLR 2021"
+MEAN = (0.5, 0.5, 0.5)
+STD = (0.5, 0.5, 0.5)
+
 # (size, patch, resolution) of every registered name.
-VARIANTS = [
+_NAMES = [
     ("tiny", 16, 224), ("tiny", 16, 384),
     ("small", 16, 224), ("small", 16, 384), ("small", 32, 224), ("small", 32, 384),
     ("base", 16, 224), ("base", 16, 384), ("base", 32, 224), ("base", 32, 384),
     ("large", 16, 224), ("large", 16, 384), ("large", 32, 224), ("large", 32, 384),
     ("huge", 14, 224),
 ]
+VARIANTS = {
+    f"vit_{size}_patch{patch}_{res}": dict(patch_size=patch, input_size=(res, res), **SIZES[size])
+    for size, patch, res in _NAMES
+}
 
-# Parameter counts of timm's VisionTransformer with a 1000-class head.
-PARAMETER_COUNTS = {
+# A configuration small enough for tests of every code path.
+TINY = dict(input_shape=(32, 32, 3), patch_size=8, embed_dim=32, depth=4, num_heads=2, num_classes=5)
+
+# Parameter counts of timm's VisionTransformer with a 1000-class head (the registry-wide
+# test checks them against timm).
+PARAMETERS = {
     "vit_tiny_patch16_224": 5_717_416,
     "vit_tiny_patch16_384": 5_790_376,
     "vit_small_patch16_224": 22_050_664,
@@ -119,3 +131,7 @@ def default_tag(tags):
         if tag in tags:
             return tag
     return None
+
+
+WEIGHTS = {name: weights_for(name, variant["input_size"][0]) for name, variant in VARIANTS.items()}
+DEFAULT_WEIGHTS = {name: default_tag(tags) for name, tags in WEIGHTS.items()}

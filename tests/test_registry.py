@@ -1,0 +1,142 @@
+"""The registry-wide test: every registered name and every family, through the same checks.
+
+Registering a family is enough to test it here:
+- every named variant's parameter count equals the reference implementation's, counted in
+  this test (timm or transformers on PyTorch's meta device, or the official code's counts in
+  ``../shared/fixtures/full_models_*.json``), and the count the registry publishes;
+- every family's tiny configuration builds, round-trips through its layer configs and
+  ``.keras``, runs under mixed precision, and converts to TFLite with builtin ops only, with
+  outputs equal to Keras'; so does its feature pyramid.
+
+Counting builds the full-size model inside ``keras.StatelessScope``: variables get their
+shapes but no memory, so the 632M-parameter ViT-H costs a fraction of a second.
+"""
+import json
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+
+import keras_vit
+from tests.model_checks import check_keras_round_trip, check_layer_configs, check_mixed_precision, check_tflite
+from tests.references import require
+
+FIXTURES = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+NAMES = keras_vit.list_models()
+
+
+def reference_count(reference):
+    kind = reference[0]
+    if kind == "timm":
+        torch, timm = require("torch"), require("timm")
+        with torch.device("meta"):
+            model = timm.create_model(reference[1], pretrained=False, num_classes=1000)
+        return sum(p.numel() for p in model.parameters())
+    if kind == "transformers":
+        torch, transformers = require("torch"), require("transformers")
+        _, model_class, config_class, kwargs = reference
+        config = getattr(transformers, config_class)(num_labels=1000, **kwargs)
+        with torch.device("meta"):
+            model = getattr(transformers, model_class)(config)
+        return sum(p.numel() for p in model.parameters())
+    if kind == "official":
+        _, file_name, key = reference
+        return json.loads((FIXTURES / file_name).read_text())[key]["parameters"]
+    raise AssertionError(f"unknown reference {reference}")
+
+
+def our_count(name):
+    with keras.StatelessScope():
+        model = keras_vit.create_model(name, num_classes=1000)
+        # BatchNorm running statistics are buffers in PyTorch, not parameters.
+        return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parameter_count_against_reference(name):
+    spec = keras_vit.get_model_spec(name)
+    expected = reference_count(spec.reference)
+    assert our_count(name) == expected
+    assert spec.parameters == expected, f"the registry publishes {spec.parameters:,} for {name}"
+
+
+def _tiny_models():
+    """One tiny configuration per distinct (family, variant config): a test each."""
+    seen = {}
+    for name in NAMES:
+        spec = keras_vit.get_model_spec(name)
+        config = {**spec.config, **spec.tiny}
+        key = (spec.family, json.dumps(config, sort_keys=True, default=str))
+        seen.setdefault(key, name)
+    return sorted(seen.values())
+
+
+TINY = _tiny_models()
+
+
+def tiny(name, **kwargs):
+    return keras_vit.create_model(name, **{**keras_vit.get_model_spec(name).tiny, **kwargs})
+
+
+def tiny_images(name, n=2, seed=0):
+    shape = keras_vit.get_model_spec(name).tiny["input_shape"]
+    return np.random.default_rng(seed).uniform(0, 255, (n,) + tuple(shape)).astype("float32")
+
+
+def test_every_family_has_a_tiny_config():
+    families = {keras_vit.get_model_spec(n).family for n in NAMES}
+    assert families == {keras_vit.get_model_spec(n).family for n in TINY}
+    for name in NAMES:
+        assert "input_shape" in keras_vit.get_model_spec(name).tiny, name
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_tiny_round_trips(name, tmp_path):
+    model = tiny(name, drop_path_rate=0.1)
+    x = tiny_images(name)
+    assert model.predict(x, verbose=0).shape == (2, model.output_shape[-1])
+    check_layer_configs(model)
+    check_keras_round_trip(model, x, tmp_path)
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_tiny_mixed_precision(name):
+    check_mixed_precision(lambda: tiny(name), tiny_images(name))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TINY)
+def test_tiny_tflite_builtin_and_equal(name):
+    report = check_tflite(tiny(name), tiny_images(name))
+    assert report.fully_delegated, f"ops outside XNNPACK: {report.outside}"
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_features_only(name):
+    spec = keras_vit.get_model_spec(name)
+    if spec.features is None:
+        pytest.skip(f"{spec.family} has no feature pyramid")
+    features = tiny(name, features_only=True)
+    x = tiny_images(name)
+    out = features.predict(x, verbose=0)
+    assert isinstance(out, dict) and out
+    size = x.shape[1]
+    for info in features.feature_info:
+        level = out[info["name"]]
+        assert info["name"] == f"P{int(np.log2(info['reduction']))}"
+        assert level.shape == (2, size // info["reduction"], size // info["reduction"], info["num_chs"]), info
+    # Another input size (a different multiple of 32) works too.
+    other = tiny(name, features_only=True, input_shape=(size + 32, size + 32, 3))
+    for info in other.feature_info:
+        assert other.output[info["name"]].shape[1] == (size + 32) // info["reduction"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TINY)
+def test_features_only_tflite(name):
+    spec = keras_vit.get_model_spec(name)
+    if spec.features is None:
+        pytest.skip(f"{spec.family} has no feature pyramid")
+    report = check_tflite(tiny(name, features_only=True), tiny_images(name, n=1))
+    assert report.fully_delegated, f"ops outside XNNPACK: {report.outside}"
