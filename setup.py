@@ -40,8 +40,6 @@ setup(
         # The embedded `digits` dataset, plots, tfds datasets and the LiteRT interpreter.
         "train": ["scikit-learn", "matplotlib", "tensorflow-datasets", "tensorboard"],
         "tflite": ["ai-edge-litert"],
-        # torch only to read .pth/.bin checkpoints; safetensors and .npz need no torch.
-        "torch": ["torch"],
         "dev": [
             "pytest",
             "scikit-learn",

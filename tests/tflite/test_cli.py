@@ -106,3 +106,20 @@ def test_predict_resize_accepts_other_sizes(toy_tflite, tmp_path, capsys):
     path = _png(tmp_path / "big.png", size=(48, 40))
     assert cli.main(["predict", toy_tflite, path, "--resize", "--top-k", "2"]) == 0
     assert capsys.readouterr().out.startswith(path)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["predict", "m.tflite", "a.png", "--top-k", "0"], "--top-k: must be a positive integer, got 0"),
+        (["predict", "m.tflite", "a.png", "--top-k", "-3"], "--top-k: must be a positive integer"),
+        (["export", "m.keras", "--format", "tflite", "--output", "o.tflite", "--num-calibration", "-1"],
+         "--num-calibration: must be 0 or more, got -1"),
+        (["export", "m.keras", "--format", "tflite", "--output", "o.tflite", "--batch-size", "0"],
+         "--batch-size: must be a positive integer"),
+    ],
+)
+def test_non_positive_counts_are_argument_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2 and message in capsys.readouterr().err
