@@ -38,15 +38,23 @@ setup(
     ],
     extras_require={
         # The embedded `digits` dataset, plots, tfds datasets and the LiteRT interpreter.
-        "train": ["scikit-learn", "matplotlib", "tensorflow-datasets", "tensorboard"],
+        # importlib_resources: tensorflow-datasets imports it to prepare datasets (mnist...)
+        # but does not declare it.
+        "train": ["scikit-learn", "matplotlib", "tensorflow-datasets", "importlib_resources",
+                  "tensorboard"],
         "tflite": ["ai-edge-litert"],
         "dev": [
             "pytest",
             "scikit-learn",
             "matplotlib",
             "tensorflow-datasets",
+            "importlib_resources",
             "tensorboard",
             "ai-edge-litert",
+            # The example notebooks run in CI (tests/test_notebooks.py).
+            "nbclient",
+            "nbformat",
+            "ipykernel",
             "torch",
             "timm",
             "transformers",

@@ -4,47 +4,60 @@ Example:
     >>> import keras_vit
     >>> model = keras_vit.create_model("vit_tiny_patch16_224", num_classes=10)
     >>> model = keras_vit.ViTB16(weights="path/to/ViT-B_16.npz")
+
+Names are imported on first use (PEP 562), so ``import keras_vit`` and the ``keras-vit``
+command's ``--help`` and ``list`` do not load TensorFlow; the first model name used loads
+Keras and registers every family.
 """
-from . import layers, visualize
-from .models.mobilevit import MobileViT, MobileViTS, MobileViTXS, MobileViTXXS
-from .models.vit.model import distillation_outputs
-from .models.vit import ViTB16, ViTB32, ViTH14, ViTL16, ViTL32, ViTS16, ViTTi16, VisionTransformer
-from .registry import ModelSpec, create_model, get_model_spec, list_models, register_model, save_weights
-from .weights.errors import (
-    CheckpointReadError,
-    UnsafeCheckpointError,
-    WeightsDownloadError,
-    WeightsError,
-    WeightsMismatchError,
-)
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CheckpointReadError",
-    "MobileViT",
-    "MobileViTS",
-    "MobileViTXS",
-    "MobileViTXXS",
-    "ModelSpec",
-    "UnsafeCheckpointError",
-    "ViTB16",
-    "ViTB32",
-    "ViTH14",
-    "ViTL16",
-    "ViTL32",
-    "ViTS16",
-    "ViTTi16",
-    "VisionTransformer",
-    "WeightsDownloadError",
-    "WeightsError",
-    "WeightsMismatchError",
-    "create_model",
-    "distillation_outputs",
-    "get_model_spec",
-    "layers",
-    "list_models",
-    "register_model",
-    "save_weights",
-    "visualize",
-]
+# public name -> module that defines it (a module itself for "layers" and "visualize")
+_EXPORTS = {
+    "MobileViT": "keras_vit.models.mobilevit",
+    "MobileViTS": "keras_vit.models.mobilevit",
+    "MobileViTXS": "keras_vit.models.mobilevit",
+    "MobileViTXXS": "keras_vit.models.mobilevit",
+    "distillation_outputs": "keras_vit.models.vit.model",
+    "ViTB16": "keras_vit.models.vit",
+    "ViTB32": "keras_vit.models.vit",
+    "ViTH14": "keras_vit.models.vit",
+    "ViTL16": "keras_vit.models.vit",
+    "ViTL32": "keras_vit.models.vit",
+    "ViTS16": "keras_vit.models.vit",
+    "ViTTi16": "keras_vit.models.vit",
+    "VisionTransformer": "keras_vit.models.vit",
+    "ModelSpec": "keras_vit.registry",
+    "create_model": "keras_vit.registry",
+    "get_model_spec": "keras_vit.registry",
+    "list_models": "keras_vit.registry",
+    "register_model": "keras_vit.registry",
+    "save_weights": "keras_vit.registry",
+    "CheckpointReadError": "keras_vit.weights.errors",
+    "UnsafeCheckpointError": "keras_vit.weights.errors",
+    "WeightsDownloadError": "keras_vit.weights.errors",
+    "WeightsError": "keras_vit.weights.errors",
+    "WeightsMismatchError": "keras_vit.weights.errors",
+    "layers": None,
+    "visualize": None,
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'keras_vit' has no attribute {name!r}")
+    # Every family registers itself when keras_vit.models is imported: do it before the
+    # registry is used, so list_models() and create_model() always see all of them.
+    importlib.import_module("keras_vit.models")
+    module = _EXPORTS[name]
+    value = (importlib.import_module(f"keras_vit.{name}") if module is None
+             else getattr(importlib.import_module(module), name))
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -9,19 +9,36 @@ Public API:
 * :func:`inspect_ops` and :func:`delegate_coverage` inspect a converted file.
 
 Command line: ``keras-vit export|predict|benchmark`` (see :mod:`keras_vit.tflite.cli`).
-"""
-from .export import ConversionError, ExportResult, Verification, export_model, load_keras_model
-from .runtime import OpReport, TFLiteRunner, delegate_coverage, evaluate_tflite, inspect_ops
 
-__all__ = [
-    "ConversionError",
-    "ExportResult",
-    "OpReport",
-    "TFLiteRunner",
-    "Verification",
-    "delegate_coverage",
-    "evaluate_tflite",
-    "export_model",
-    "inspect_ops",
-    "load_keras_model",
-]
+Names are imported on first use (PEP 562): ``keras_vit.tflite.on_device_example`` and
+``keras_vit.tflite.data.prepare_image`` run with numpy, Pillow and LiteRT only.
+"""
+import importlib
+
+# public name -> submodule that defines it
+_EXPORTS = {
+    "ConversionError": "export",
+    "ExportResult": "export",
+    "Verification": "export",
+    "export_model": "export",
+    "load_keras_model": "export",
+    "OpReport": "runtime",
+    "TFLiteRunner": "runtime",
+    "delegate_coverage": "runtime",
+    "evaluate_tflite": "runtime",
+    "inspect_ops": "runtime",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'keras_vit.tflite' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -7,9 +7,11 @@ import os
 
 import numpy as np
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+from keras_vit.data import (IMAGE_EXTENSIONS, MAX_PIXELS, ImageReadError, list_image_folder,
+                            open_image, prepare_image)
 
-__all__ = ["load_image", "load_images", "load_dataset", "calibration_and_eval", "check_images"]
+__all__ = ["load_image", "load_images", "load_dataset", "calibration_and_eval", "check_images",
+           "prepare_image"]
 
 
 def check_images(images, image_size, what="images"):
@@ -51,22 +53,40 @@ def load_image(path, image_size=None, resize=False):
     Args:
         path: image file (anything Pillow reads).
         image_size: expected ``(H, W)`` or ``(H, W, 3)``; ``None`` accepts any size.
-        resize: resize to ``image_size`` and convert to RGB instead of rejecting a
+        resize: prepare the image for the model with :func:`keras_vit.data.prepare_image`
+            (8-bit RGB, 16-bit rescaled, resized to ``image_size``) instead of rejecting a
             mismatched size or channel count.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
+    if resize and image_size is not None:
+        try:
+            return prepare_image(path, image_size[:2]).astype(np.float32)
+        except ImageReadError as e:
+            raise ValueError(str(e)) from None
+    if resize:  # no size to resize to: just convert to 8-bit RGB
+        try:
+            return np.asarray(open_image(path), dtype=np.float32)
+        except ImageReadError as e:
+            raise ValueError(str(e)) from None
     try:
         with Image.open(path) as img:
+            if img.size[0] * img.size[1] > MAX_PIXELS:
+                raise ValueError(f"{path}: {img.size[0]}x{img.size[1]} pixels is more than "
+                                 f"this tool decodes ({MAX_PIXELS:,}); resize it first.")
+            if img.mode not in ("RGB", "RGBA", "P", "L", "LA", "1", "CMYK", "YCbCr"):
+                # 16-bit or float pixels: only --resize converts them (rescaled to 0..255).
+                raise ValueError(f"{path}: {img.mode} pixels (not 8-bit RGB). "
+                                 "Use --resize to convert.")
             img.load()
-            if resize:
-                img = img.convert("RGB")
-                if image_size is not None:
-                    img = img.resize((image_size[1], image_size[0]), Image.BILINEAR)
             array = np.asarray(img)
+    except ValueError:
+        raise
     except FileNotFoundError:
         raise FileNotFoundError(f"No such image file: {path}") from None
-    except (UnidentifiedImageError, OSError) as e:
+    except Image.DecompressionBombError:
+        raise ValueError(f"{path}: too many pixels to decode safely; resize it first.") from None
+    except (OSError, SyntaxError) as e:
         raise ValueError(f"{path} is not an image file Pillow can read ({e}).") from None
     if array.ndim == 2:
         raise ValueError(f"{path}: grayscale image (1 channel); the model needs RGB. Use --resize to convert.")
@@ -89,19 +109,16 @@ def load_images(paths, image_size=None, resize=False):
 
 
 def _load_folder(folder, image_size, limit):
-    """Folder of images; class sub-folders (sorted) become labels."""
-    classes = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
-    files, labels = [], []
-    if classes:
-        for i, cls in enumerate(classes):
-            for name in sorted(os.listdir(os.path.join(folder, cls))):
-                if name.lower().endswith(IMAGE_EXTENSIONS):
-                    files.append(os.path.join(folder, cls, name))
-                    labels.append(i)
+    """Folder of images; class sub-folders (sorted) become labels (see keras_vit.data)."""
+    has_classes = any(os.path.isdir(os.path.join(folder, d)) and not d.startswith(".")
+                      for d in os.listdir(folder))
+    if has_classes:
+        _, files, labels = list_image_folder(folder, check=False, min_classes=1)
+        labels = list(labels)
     else:
-        files = [
-            os.path.join(folder, n) for n in sorted(os.listdir(folder)) if n.lower().endswith(IMAGE_EXTENSIONS)
-        ]
+        files = [os.path.join(folder, n) for n in sorted(os.listdir(folder))
+                 if n.lower().endswith(IMAGE_EXTENSIONS)]
+        labels = []
     if not files:
         raise ValueError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) found in {folder}.")
     if limit:
@@ -155,8 +172,13 @@ def load_dataset(spec, image_size=None, limit=None, split="test"):
     else:
         images, labels = _load_from_training(spec, image_size, limit, split)
     images = np.asarray(images, dtype=np.float32)
-    if images.ndim == 3:  # grayscale arrays: replicate to RGB
-        images = np.repeat(images[..., None], 3, axis=-1)
+    if images.ndim == 4 and images.shape[-1] != 3:
+        # Never broadcast one channel to three silently: the model was trained on RGB.
+        raise ValueError(
+            f"{spec}: images have {images.shape[-1]} channel(s) (shape {images.shape}); the "
+            "model takes RGB. Convert first, e.g. np.repeat(images, 3, axis=-1) for grayscale.")
+    if images.ndim != 4:
+        raise ValueError(f"{spec}: expected images of shape (N, H, W, 3), got {images.shape}.")
     if limit:
         images = images[:limit]
         labels = labels[:limit] if labels is not None else None

@@ -1,35 +1,34 @@
-"""Classify a photo with a MobileViT ``.tflite`` as an app does: RGB pixels in, labels out.
+"""Classify a photo with a keras_vit ``.tflite`` as an app does: RGB pixels in, labels out.
 
 The exported model normalizes inside (including the BGR flip that ml-cvnets/transformers
-weights need), so the only work on the device is: decode to RGB, resize the shorter side to
-``size * 9 / 8`` and center-crop ``size`` x ``size`` (the references' evaluation crop), then
-feed the pixels as they are (float32 0..255, or uint8 bytes for the full-int8 file).
+weights need), so the only work on the device is preparing the pixels, defined once in
+:func:`keras_vit.data.prepare_image` and spelled out in ``tflite/ON_DEVICE.md``: decode to
+8-bit RGB, then resize the whole image to the model input (``--crop 1``, the default: what
+``keras-vit train`` and ``keras-vit predict --resize`` do), or resize the shorter side to
+``size / crop`` and cut the central ``size`` x ``size`` (``--crop 0.875``: the ImageNet
+evaluation crop, for pretrained ImageNet models); then feed the pixels as they are (float32
+0..255, or uint8 bytes for a full-int8 file with uint8 input).
 
 Usage:
     # once, on a computer: write a float32 file (any weights create_model accepts)
     python -m keras_vit.tflite.on_device_example --export mobilevit_xxs.tflite --model mobilevit_xxs --weights cvnets_in1k
     # like on the device:
-    python -m keras_vit.tflite.on_device_example mobilevit_xxs.tflite photo.jpg --labels imagenet_labels.txt
+    python -m keras_vit.tflite.on_device_example mobilevit_xxs.tflite photo.jpg --crop 0.875 --labels imagenet_labels.txt
+    python -m keras_vit.tflite.on_device_example outputs/demo/model_int8.tflite digit.png
 
-Only ``numpy``, ``Pillow`` and ``ai-edge-litert`` are needed to classify.
+Only ``numpy``, ``Pillow`` and ``ai-edge-litert`` are needed to classify (no Keras, no
+TensorFlow); ``--export`` needs the full package.
 """
 import argparse
 
 import numpy as np
 
+from keras_vit.data import prepare_image
 
-def load_rgb(path, size):
-    """Decode, resize the shorter side to size * 9 / 8 (bilinear), center-crop size x size."""
-    from PIL import Image
 
-    image = Image.open(path).convert("RGB")
-    short = size * 9 // 8
-    w, h = image.size
-    scale = short / min(w, h)
-    image = image.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
-    w, h = image.size
-    left, top = (w - size) // 2, (h - size) // 2
-    return np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.uint8)
+def load_rgb(path, size, crop_fraction=1.0):
+    """The model input for ``path``: ``(size, size, 3)`` uint8 RGB (keras_vit.data.prepare_image)."""
+    return prepare_image(path, (size, size), crop_fraction=crop_fraction)
 
 
 class Classifier:
@@ -78,11 +77,14 @@ def export(path, model_name="mobilevit_xxs", weights=None, size=256):
 
 
 def main():
-    parser = argparse.ArgumentParser(description="MobileViT TFLite classification example.")
+    parser = argparse.ArgumentParser(description="keras_vit TFLite classification example.")
     parser.add_argument("model_path", nargs="?")
     parser.add_argument("image", nargs="?")
     parser.add_argument("--labels", help="text file, one class name per line, in class-index order")
     parser.add_argument("--top", type=int, default=5)
+    parser.add_argument("--crop", type=float, default=1.0,
+                        help="1: resize the whole image (models trained with keras-vit "
+                             "train); 0.875: ImageNet center crop (pretrained models)")
     parser.add_argument("--export", metavar="TFLITE", help="write a float32 .tflite and exit")
     parser.add_argument("--model", default="mobilevit_xxs")
     parser.add_argument("--weights", default=None, help="weights tag or checkpoint path for --export")
@@ -100,7 +102,7 @@ def main():
             labels = [line.strip() for line in f]
     classifier = Classifier(args.model_path, labels)
     if args.image:
-        rgb = load_rgb(args.image, classifier.size)
+        rgb = load_rgb(args.image, classifier.size, args.crop)
     else:  # no photo at hand: a synthetic one, so that the example always runs
         rgb = np.random.default_rng(0).integers(0, 256, (classifier.size, classifier.size, 3), dtype=np.uint8)
     for index, label, prob in classifier.top_k(rgb, args.top):

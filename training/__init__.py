@@ -2,26 +2,43 @@
 
 Example (notebook):
     >>> from keras_vit.training import train
-    >>> result = train("vit_digits", output_dir="runs/digits")
+    >>> result = train(output_dir="runs/digits")      # the tuned digits recipe
     >>> result.metrics["test_accuracy"]
 
-Command line: ``keras-vit train --recipe vit_digits --output runs/digits``.
-"""
-from .augment import Augmenter
-from .callbacks import EpochCheckpoint, HistoryFile, ResumableBackup
-from .data import DataSplits, load_dataset, make_pipeline
-from .distill import Distiller, distillation_loss, load_teacher
-from .distribute import get_strategy, tf_config_from_workers, worker_info
-from .keras_fixes import apply_multi_worker_fix
-from .optim import build_optimizer, no_weight_decay_variables, warmup_cosine_schedule
-from .recipe import Recipe, list_recipes, load_recipe
-from .train import TrainResult, build_model, compile_for_recipe, train
+Command line: ``keras-vit train --data digits --output runs/digits``.
 
-__all__ = [
-    "Augmenter", "DataSplits", "Distiller", "EpochCheckpoint", "HistoryFile", "Recipe",
-    "ResumableBackup", "TrainResult", "apply_multi_worker_fix", "build_model",
-    "build_optimizer", "compile_for_recipe", "distillation_loss", "get_strategy",
-    "list_recipes", "load_dataset", "load_recipe", "load_teacher", "make_pipeline",
-    "no_weight_decay_variables", "tf_config_from_workers", "train", "warmup_cosine_schedule",
-    "worker_info",
-]
+Names are imported on first use (PEP 562), so reading recipes and ``keras-vit train --help``
+do not load TensorFlow.
+"""
+import importlib
+
+# public name -> submodule that defines it
+_EXPORTS = {
+    "Augmenter": "augment",
+    "EpochCheckpoint": "callbacks", "HistoryFile": "callbacks", "ResumableBackup": "callbacks",
+    "DataSplits": "data", "load_dataset": "data", "make_pipeline": "data",
+    "Distiller": "distill", "distillation_loss": "distill", "load_teacher": "distill",
+    "get_strategy": "distribute", "tf_config_from_workers": "distribute",
+    "worker_info": "distribute",
+    "apply_multi_worker_fix": "keras_fixes",
+    "build_optimizer": "optim", "no_weight_decay_variables": "optim",
+    "warmup_cosine_schedule": "optim",
+    "Recipe": "recipe", "list_recipes": "recipe", "load_recipe": "recipe",
+    "default_recipe": "defaults",
+    "TrainResult": "trainer", "build_model": "trainer", "compile_for_recipe": "trainer",
+    "train": "trainer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'keras_vit.training' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,12 +1,16 @@
 """``keras-vit train``: train a model from a recipe on any strategy.
 
-The lead's ``keras_vit/cli.py`` wires :func:`add_train_arguments` and :func:`run_train`;
-``python -m keras_vit.training.cli`` runs the same command on its own.
+``keras_vit/cli.py`` wires :func:`add_train_arguments` and :func:`run_train`;
+``python -m keras_vit.training.cli`` runs the same command on its own. With no ``--recipe``
+the run uses the tuned small-data recipe (:mod:`keras_vit.training.defaults`), sized for
+``--model`` when one is named.
 """
 import argparse
 import sys
 
 from .recipe import list_recipes, parse_override
+
+_PROGRESS = {"steps": 1, "epochs": 2, "none": 0}
 
 # Flags that map onto recipe keys (flag dest -> recipe key).
 _RECIPE_FLAGS = {
@@ -20,8 +24,10 @@ _RECIPE_FLAGS = {
 def add_train_arguments(parser):
     """Add the ``train`` command's arguments to ``parser``."""
     parser.add_argument("--recipe", default=None,
-                        help="shipped recipe name (%s) or JSON file" % ", ".join(list_recipes()))
-    parser.add_argument("--model", help="registered model name (keras_vit.list_models())")
+                        help="shipped recipe name (%s) or JSON file; default: the tuned "
+                             "small-data recipe, sized for --model if given"
+                             % ", ".join(list_recipes()))
+    parser.add_argument("--model", help="registered model name (keras-vit list)")
     parser.add_argument("--data", help="'digits' (default, offline), 'tfds:<name>' or an image "
                                        "folder with one sub-folder per class")
     parser.add_argument("--data-dir", help="tensorflow-datasets data directory")
@@ -48,32 +54,43 @@ def add_train_arguments(parser):
     parser.add_argument("--tpu", help="TPU name or grpc:// address ('' for a TPU VM)")
     parser.add_argument("--export", action="store_true",
                         help="also write saved_model/ and float32/int8 .tflite and compare them")
-    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
-                        help="1: progress bar, 2: one line per epoch, 0: silent")
+    parser.add_argument("--progress", default="steps", choices=tuple(_PROGRESS),
+                        help="steps: lines from the first step (steps/s, time left) and per "
+                             "epoch; epochs: one line per epoch; none: silent")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="show TensorFlow's own logs and warnings")
     return parser
 
 
 def run_train(args):
     """Run ``train`` for parsed arguments; return the process exit code."""
-    from .recipe import load_recipe
+    from keras_vit.cli import quiet_logs
 
+    from .defaults import resolve_recipe
+
+    quiet_logs(verbose=getattr(args, "verbose", False))
+    progress = _PROGRESS[getattr(args, "progress", "steps")]
     try:
         overrides = dict(parse_override(o) for o in args.overrides)
         for dest, key in _RECIPE_FLAGS.items():
             value = getattr(args, dest, None)
             if value is not None:
                 overrides[key] = value
-        recipe = load_recipe(args.recipe, **overrides)
+        recipe = resolve_recipe(args.recipe, **overrides)
     except (ValueError, FileNotFoundError) as e:
         print(f"keras-vit train: error: {e}", file=sys.stderr)
         return 2
-    from .train import train
+    if progress:
+        print(f"Recipe {args.recipe or 'default'}: {recipe.model} at {recipe.image_size}x"
+              f"{recipe.image_size}, {recipe.epochs} epochs, batch {recipe.batch_size}, data "
+              f"{recipe.data} (all settings: {args.output}/recipe.json)", flush=True)
+    from .trainer import train
 
     try:
         result = train(recipe, args.output, strategy=args.strategy, workers=args.workers,
                        worker_index=args.worker_index, tpu=args.tpu, export=args.export,
-                       verbose=args.verbose)
-    except (ValueError, FileNotFoundError, ImportError) as e:
+                       verbose=progress)
+    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
         print(f"keras-vit train: error: {e}", file=sys.stderr)
         return 2
     return 0 if result.metrics.get("test_accuracy") is not None else 1
@@ -81,6 +98,12 @@ def run_train(args):
 
 def main(argv=None):
     """Entry point of ``python -m keras_vit.training.cli``."""
+    from keras_vit.cli import filter_native_stderr, quiet_logs, wants_verbose_logs
+
+    verbose = wants_verbose_logs(sys.argv[1:] if argv is None else argv)
+    quiet_logs(verbose)
+    if not verbose:
+        filter_native_stderr()
     parser = argparse.ArgumentParser(prog="keras-vit train", description=__doc__.splitlines()[0])
     add_train_arguments(parser)
     return run_train(parser.parse_args(argv))

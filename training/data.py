@@ -12,7 +12,7 @@ from typing import List
 import numpy as np
 import tensorflow as tf
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+from keras_vit.data import IMAGE_EXTENSIONS  # noqa: F401  (re-exported)
 
 
 @dataclasses.dataclass
@@ -137,21 +137,34 @@ def _load_digits(image_size, val_fraction, test_fraction, seed):
                       [str(i) for i in range(10)], len(train_idx), len(val_idx), len(test_idx))
 
 
+def _missing_package(name, error):
+    missing = getattr(error, "name", None) or str(error)
+    return (f"tfds dataset {name!r} needs the Python package {missing!r}, which is not "
+            f"installed (not a network problem): pip install {missing} "
+            "(or pip install 'keras-vit[train]')")
+
+
 def _load_tfds(name, image_size, data_dir, download, val_fraction, test_fraction, seed):
     try:
         import tensorflow_datasets as tfds
-    except ImportError:
+    except ImportError as e:
+        if getattr(e, "name", None) not in (None, "tensorflow_datasets"):
+            raise ImportError(_missing_package(name, e)) from None
         raise ImportError("tfds datasets need tensorflow-datasets: pip install "
                           "'keras-vit[train]'") from None
     if not name:
         raise ValueError("Empty tfds dataset name: use e.g. 'tfds:cifar10'")
     try:
         builder = tfds.builder(name, data_dir=data_dir)
+    except ImportError as e:
+        raise ImportError(_missing_package(name, e)) from None
     except Exception as e:  # tfds raises its own DatasetNotFoundError subclasses.
         raise ValueError(f"Unknown tfds dataset {name!r}: {e}") from None
     if download:
         try:
             builder.download_and_prepare()
+        except ImportError as e:
+            raise ImportError(_missing_package(name, e)) from None
         except Exception as e:
             raise RuntimeError(
                 f"Could not download/prepare tfds dataset {name!r} (needs the internet or a "
@@ -194,30 +207,15 @@ def _load_tfds(name, image_size, data_dir, download, val_fraction, test_fraction
 
 
 def _list_class_folder(root):
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"Image folder {root!r} does not exist or is not a folder")
-    classes = sorted(d for d in os.listdir(root)
-                     if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
-    if not classes:
-        raise ValueError(f"Image folder {root!r} has no class sub-folders; expected "
-                         f"{root}/<class_name>/<image>.jpg")
-    files, labels, empty = [], [], []
-    for label, cls in enumerate(classes):
-        found = []
-        for dirpath, _, names in os.walk(os.path.join(root, cls)):
-            found += [os.path.join(dirpath, n) for n in sorted(names)
-                      if n.lower().endswith(IMAGE_EXTENSIONS)]
-        if not found:
-            empty.append(cls)
-        files += sorted(found)
-        labels += [label] * len(found)
-    if empty:
-        raise ValueError(f"Image folder {root!r}: class folder(s) without images "
-                         f"({', '.join(IMAGE_EXTENSIONS)}): {', '.join(empty)}")
-    return classes, np.asarray(files), np.asarray(labels, dtype=np.int64)
+    from keras_vit.data import list_image_folder
+
+    classes, files, labels = list_image_folder(root)
+    return classes, np.asarray(files), labels
 
 
 def _load_folder(root, image_size, val_fraction, test_fraction, seed):
+    from keras_vit.data import prepare_image
+
     named = {s: os.path.join(root, s) for s in ("train", "val", "validation", "test")
              if os.path.isdir(os.path.join(root, s))}
     if "train" in named and "test" in named:
@@ -245,10 +243,12 @@ def _load_folder(root, image_size, val_fraction, test_fraction, seed):
                              "or change val_fraction/test_fraction")
 
     def decode(path, label):
-        data = tf.io.read_file(path)
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
-        image.set_shape([None, None, 3])
-        return _resize_uint8(tf.cast(image, tf.float32), image_size), label
+        # keras_vit.data.prepare_image: the same preparation as `keras-vit predict --resize`
+        # and the on-device example (any format Pillow reads, 16-bit rescaled, not clipped).
+        image = tf.numpy_function(
+            lambda p: prepare_image(p.decode("utf-8"), image_size), [path], tf.uint8)
+        image.set_shape([image_size, image_size, 3])
+        return image, label
 
     made = [tf.data.Dataset.from_tensor_slices((f, l)).map(
         decode, num_parallel_calls=tf.data.AUTOTUNE) for f, l in split_sets]

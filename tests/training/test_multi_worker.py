@@ -74,7 +74,7 @@ def test_cli_train_on_two_workers(tmp_path):
     def args(index, workers):
         return ["-m", "keras_vit.training.cli", "--recipe", str(recipe), "--output", str(out),
                 "--strategy", "multi_worker", "--workers", workers, "--worker-index",
-                str(index), "--verbose", "0"]
+                str(index), "--progress", "none"]
 
     codes, logs = _run_workers(tmp_path, args, name="cli")
     assert codes == [0, 0], "\n\n".join(log[-3000:] for log in logs)

@@ -105,7 +105,7 @@ def test_distiller_trains_a_two_output_student(tmp_path):
 def test_deit_student_trains_both_heads_against_the_teacher(tmp_path):
     import keras_vit
     from keras_vit.training.recipe import load_recipe
-    from keras_vit.training.train import compile_for_recipe
+    from keras_vit.training import compile_for_recipe
 
     student = keras_vit.create_model("deit_tiny_distilled_patch16_224", input_shape=(16, 16, 3),
                                      patch_size=8, embed_dim=16, depth=1, num_heads=2, num_classes=4)

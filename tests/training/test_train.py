@@ -13,7 +13,7 @@ def test_cli_train_leaves_all_outputs(tmp_path, tiny_recipe_file):
 
     out = tmp_path / "run"
     code = main(["--recipe", tiny_recipe_file, "--output", str(out), "--epochs", "2",
-                 "--verbose", "0", "--set", "label_smoothing=0.0"])
+                 "--progress", "none", "--set", "label_smoothing=0.0"])
     assert code == 0
     for name in ("model.keras", "metrics.json", "history.json", "recipe.json", "loss.png",
                  "accuracy.png", "confusion_matrix.png"):
@@ -32,6 +32,20 @@ def test_cli_train_leaves_all_outputs(tmp_path, tiny_recipe_file):
     model = keras.saving.load_model(out / "model.keras")
     assert model.output_shape == (None, 10)
     assert json.loads((out / "recipe.json").read_text())["label_smoothing"] == 0.0
+    # The saved model is the epoch chosen on validation (EMA weights when on): its
+    # validation accuracy is the recorded one, and history's val_* are that evaluation.
+    from keras_vit.training import load_dataset
+
+    recipe = json.loads((out / "recipe.json").read_text())
+    splits = load_dataset("digits", recipe["image_size"], seed=recipe["split_seed"])
+    val = list(splits.val.as_numpy_iterator())
+    x = np.stack([v[0] for v in val]).astype("float32")
+    y = np.array([v[1] for v in val])
+    val_acc = float(np.mean(np.argmax(model.predict(x, verbose=0), -1) == y))
+    assert metrics["selected_epoch"] in (1, 2)
+    assert val_acc == pytest.approx(metrics["selected_val_accuracy"], abs=1e-6)
+    assert history["val_accuracy"][metrics["selected_epoch"] - 1] == pytest.approx(val_acc, abs=1e-6)
+    assert metrics["selected_val_accuracy"] == max(history["val_accuracy"])
 
 
 def test_cli_errors_are_clear(tmp_path, tiny_recipe_file, capsys):

@@ -1,8 +1,11 @@
 """One function that trains a model from a recipe, on any ``tf.distribute`` strategy.
 
-``train()`` is what ``keras-vit train`` runs. In a notebook, either call it, or use its parts
-(``get_strategy``, ``load_dataset``/``make_pipeline``, ``compile_for_recipe``) around your own
-``model.fit``.
+``train()`` is what ``keras-vit train`` runs, in three steps: :func:`prepare` (strategy, data,
+model, callbacks, the backup to resume from), :func:`fit_with_resume` (``model.fit``,
+finishing an interrupted epoch first) and :func:`finish` (best epoch on validation, test
+metrics, saved model, plots, export). In a notebook, either call ``train()``, or use its
+parts (``get_strategy``, ``load_dataset``/``make_pipeline``, ``compile_for_recipe``) around
+your own ``model.fit``.
 """
 import dataclasses
 import os
@@ -18,10 +21,12 @@ from . import callbacks as cb
 from . import report
 from .augment import Augmenter
 from .data import load_dataset, make_pipeline
+from .defaults import resolve_recipe
 from .distill import Distiller, load_teacher, merge_student_outputs
 from .distribute import default_mixed_precision_policy, get_strategy, worker_info
 from .optim import build_optimizer
-from .recipe import Recipe, load_recipe
+from .monitor import BestOnValidation, Progress
+from .recipe import Recipe
 
 
 @dataclasses.dataclass
@@ -124,39 +129,42 @@ def _predict_labels(model, dataset):
     return np.concatenate(preds), np.concatenate(labels)
 
 
-def train(recipe=None, output_dir="runs/train", *, model=None, teacher=None, strategy="auto",
-          workers=None, worker_index=None, tpu=None, export=False, verbose=1, **overrides):
-    """Train (or resume training) a model from a recipe and leave everything in ``output_dir``.
+@dataclasses.dataclass
+class Run:
+    """Everything :func:`prepare` sets up for :func:`fit_with_resume` and :func:`finish`."""
 
-    Args:
-        recipe: a :class:`~keras_vit.training.recipe.Recipe`, a shipped recipe name, a JSON
-            path, or ``None`` for the defaults.
-        output_dir: receives ``model.keras``, ``metrics.json``, ``history.json``, the plots
-            (``loss.png``, ``accuracy.png``, ``confusion_matrix.png``), ``checkpoints/``,
-            ``backup/`` and TensorBoard ``logs/``; with ``export`` also ``saved_model/`` and
-            ``model_float32.tflite``/``model_int8.tflite``.
-        model: a ``keras.Model`` to train instead of ``recipe.model`` (build it inside
-            ``strategy.scope()`` if you pass a strategy object).
-        teacher: teacher model or ``.keras`` path for DeiT distillation (overrides
-            ``recipe.teacher``).
-        strategy: a strategy name for :func:`get_strategy`, or a ``tf.distribute.Strategy``.
-        workers, worker_index, tpu: see :func:`get_strategy`.
-        export: also export to SavedModel and TFLite and compare accuracies.
-        verbose: Keras progress bar (1), one line per epoch (2) or silent (0).
-        **overrides: recipe keys to change.
+    recipe: Recipe
+    output_dir: str
+    strategy: object
+    splits: object
+    steps_per_epoch: int
+    student: keras.Model          # the model that is saved and evaluated
+    fitted: keras.Model           # what fit() runs: the student or a Distiller around it
+    train_data: object            # skip_batches -> training pipeline
+    val_ds: object
+    test_ds: object
+    callbacks: list
+    selector: BestOnValidation
+    history_file: object
+    state: object                 # the backup resumed from, or None
+    initial_epoch: int
+    initial_step: int
+    is_chief: bool
+    num_workers: int
+    precision: str
+    verbose: int
+    model_given: bool
+    train_seconds: float = 0.0
 
-    Returns:
-        :class:`TrainResult`.
 
-    Running the same call again after an interruption resumes from the last backup.
-    """
+def prepare(recipe=None, output_dir="runs/train", *, model=None, teacher=None,
+            strategy="auto", workers=None, worker_index=None, tpu=None, verbose=1,
+            **overrides):
+    """Set up a run (see :func:`train` for the arguments); returns a :class:`Run`."""
     if isinstance(strategy, str):
         # First: a multi-worker strategy must exist before any other TensorFlow op runs.
         strategy = get_strategy(strategy, workers=workers, worker_index=worker_index, tpu=tpu)
-    if not isinstance(recipe, Recipe):
-        recipe = load_recipe(recipe)
-    if overrides:
-        recipe = recipe.replace(**overrides)
+    recipe = resolve_recipe(recipe, **overrides)
     index, num_workers, is_chief = worker_info(strategy)
     # Non-chief workers must still run every collective, but write to a private folder.
     work_dir = output_dir if is_chief else os.path.join(output_dir, f".worker-{index}")
@@ -166,7 +174,7 @@ def train(recipe=None, output_dir="runs/train", *, model=None, teacher=None, str
 
     splits = load_dataset(recipe.data, recipe.image_size, data_dir=recipe.data_dir,
                           download=recipe.download, val_fraction=recipe.val_fraction,
-                          test_fraction=recipe.test_fraction, seed=recipe.seed)
+                          test_fraction=recipe.test_fraction, seed=recipe.split_seed)
     steps_per_epoch = splits.num_train // recipe.batch_size
     if steps_per_epoch < 1:
         raise ValueError(f"batch_size {recipe.batch_size} is larger than the training split "
@@ -207,8 +215,11 @@ def train(recipe=None, output_dir="runs/train", *, model=None, teacher=None, str
             print(f"Resuming from epoch {initial_epoch + 1}, step {initial_step} "
                   f"of {steps_per_epoch} ({backup_dir})" if initial_epoch < recipe.epochs else
                   f"Already trained for {initial_epoch} epochs ({backup_dir}); evaluating")
+    # Validation of the weights that will be kept (EMA if on), first: it writes val_* into
+    # the epoch logs that the history, TensorBoard and the progress lines read.
+    selector = BestOnValidation(student, val_ds, backup_dir, output_fn=merge_student_outputs)
     history_file = cb.HistoryFile(os.path.join(work_dir, "history.json"))
-    callbacks = [backup]
+    callbacks = [selector, backup]
     if is_chief:
         callbacks += [
             cb.EpochCheckpoint(os.path.join(output_dir, "checkpoints"), model_fn=lambda: student),
@@ -218,70 +229,143 @@ def train(recipe=None, output_dir="runs/train", *, model=None, teacher=None, str
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")))
         elif verbose:
             print("TensorBoard is not installed: no logs/ (pip install 'keras-vit[train]')")
-    fit_verbose = verbose if is_chief else 0
+        if verbose:
+            callbacks.append(Progress(recipe.epochs, steps_per_epoch,
+                                      every_seconds=10.0 if verbose == 1 else 0))
+    return Run(recipe, output_dir, strategy, splits, steps_per_epoch, student, fitted,
+               train_data, val_ds, test_ds, callbacks, selector, history_file, state,
+               initial_epoch, initial_step, is_chief, num_workers, precision, verbose,
+               model is not None)
 
+
+def fit_with_resume(run):
+    """``model.fit`` from where the backup left off (mid-epoch too) to ``recipe.epochs``."""
+    recipe, fitted = run.recipe, run.fitted
+    steps = run.steps_per_epoch
     started = time.time()
-    epoch = initial_epoch
-    if initial_step and epoch < recipe.epochs:
+    epoch = run.initial_epoch
+    common = dict(callbacks=run.callbacks, verbose=0, shuffle=False)
+    if run.initial_step and epoch < recipe.epochs:
         # Finish the interrupted epoch with its remaining steps; the EMA swap Keras does at
         # the end of every fit() must wait for the real end of training.
         fitted.optimizer.finalize_variable_values = lambda *args, **kwargs: None
         try:
-            fitted.fit(train_data(epoch * steps_per_epoch + initial_step), epochs=epoch + 1,
-                       initial_epoch=epoch, steps_per_epoch=steps_per_epoch - initial_step,
-                       validation_data=val_ds, callbacks=callbacks, verbose=fit_verbose,
-                       shuffle=False)
+            fitted.fit(run.train_data(epoch * steps + run.initial_step), epochs=epoch + 1,
+                       initial_epoch=epoch, steps_per_epoch=steps - run.initial_step, **common)
         finally:
             del fitted.optimizer.finalize_variable_values
         epoch += 1
     if epoch < recipe.epochs:
-        fitted.fit(train_data(epoch * steps_per_epoch), epochs=recipe.epochs,
-                   initial_epoch=epoch, steps_per_epoch=steps_per_epoch,
-                   validation_data=val_ds, callbacks=callbacks, verbose=fit_verbose,
-                       shuffle=False)
-    elif recipe.ema and state is not None:
+        fitted.fit(run.train_data(epoch * steps), epochs=recipe.epochs, initial_epoch=epoch,
+                   steps_per_epoch=steps, **common)
+    elif recipe.ema and run.state is not None:
         # Finished earlier: the backup holds raw weights, the result is their EMA.
         fitted.optimizer.finalize_variable_values(fitted.trainable_variables)
-    train_seconds = time.time() - started
+    run.train_seconds = time.time() - started
+    return run
 
-    test_logs = fitted.evaluate(test_ds, return_dict=True, verbose=0)
-    preds, labels = _predict_labels(student, test_ds)
-    history = history_file.load()
+
+def finish(run, export=False):
+    """Keep the best epoch on validation, evaluate on test, write every output file."""
+    recipe, student, output_dir = run.recipe, run.student, run.output_dir
+    best = run.selector.restore_best()
+    if best and run.is_chief and run.verbose:
+        print(f"Keeping epoch {best['epoch']} (best validation accuracy "
+              f"{best['val_accuracy']:.4f}{', EMA weights' if recipe.ema else ''})")
+    test_logs = _evaluate(student, run.test_ds)
+    preds, labels = _predict_labels(student, run.test_ds)
+    history = run.history_file.load()
     metrics = {
-        "model": recipe.model if model is None else student.name,
+        "model": student.name if run.model_given else recipe.model,
         "data": recipe.data,
-        "test_accuracy": float(test_logs["accuracy"]),
-        "test_loss": float(test_logs["loss"]),
+        "test_accuracy": test_logs["accuracy"],
+        "test_loss": test_logs["loss"],
         "test_accuracy_local": float(np.mean(preds == labels)),
         "epochs": recipe.epochs,
-        "train_seconds_this_run": round(train_seconds, 2),
-        "resumed_from": {"epoch": initial_epoch, "step": initial_step} if state else None,
-        "num_train": splits.num_train, "num_val": splits.num_val, "num_test": splits.num_test,
-        "num_params": int(student.count_params()),
-        "strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync,
-        "workers": num_workers, "precision": precision, "keras_version": keras.__version__,
-        "tensorflow_version": tf.__version__,
+        "selected_epoch": best["epoch"] if best else None,
+        "selected_val_accuracy": best["val_accuracy"] if best else None,
+        "train_seconds_this_run": round(run.train_seconds, 2),
+        "resumed_from": ({"epoch": run.initial_epoch, "step": run.initial_step}
+                         if run.state else None),
+        "num_train": run.splits.num_train, "num_val": run.splits.num_val,
+        "num_test": run.splits.num_test,
+        "num_params": int(student.count_params()), "seed": recipe.seed,
+        "strategy": type(run.strategy).__name__, "replicas": run.strategy.num_replicas_in_sync,
+        "workers": run.num_workers, "precision": run.precision,
+        "keras_version": keras.__version__, "tensorflow_version": tf.__version__,
     }
     for key in ("val_accuracy", "val_loss", "accuracy", "loss"):
         if history.get(key):
             metrics[f"final_{key}"] = history[key][-1]
-    if is_chief:
+    if run.is_chief:
         cb.atomic_save_model(student, os.path.join(output_dir, "model.keras"))
         recipe.save(os.path.join(output_dir, "recipe.json"))
         report.plot_history(history, output_dir)
-        matrix = report.confusion_matrix(labels, preds, splits.num_classes)
-        report.plot_confusion_matrix(matrix, splits.class_names,
+        matrix = report.confusion_matrix(labels, preds, run.splits.num_classes)
+        report.plot_confusion_matrix(matrix, run.splits.class_names,
                                      os.path.join(output_dir, "confusion_matrix.png"))
         metrics["confusion_matrix"] = matrix.tolist()
         if export:
             from .export import export_and_compare
 
-            test_images = np.concatenate([x.numpy() for x, _ in test_ds])
-            rep_images = np.concatenate([x.numpy() for x, _ in val_ds])
+            started = time.time()
+            test_images = np.concatenate([x.numpy() for x, _ in run.test_ds])
+            rep_images = np.concatenate([x.numpy() for x, _ in run.val_ds])
             metrics["export"] = export_and_compare(student, output_dir, test_images, labels,
-                                                   representative_images=rep_images)
+                                                   representative_images=rep_images,
+                                                   verbose=bool(run.verbose))
+            metrics["export_seconds"] = round(time.time() - started, 2)
         report.write_metrics(os.path.join(output_dir, "metrics.json"), metrics)
-        if verbose:
+        if run.verbose:
             print(f"test accuracy {metrics['test_accuracy']:.4f}  "
                   f"({output_dir}/metrics.json)")
     return TrainResult(student, history, metrics, output_dir)
+
+
+def _evaluate(model, dataset):
+    """Accuracy and cross-entropy (no label smoothing) of ``model``'s logits on ``dataset``."""
+    forward = tf.function(lambda x: merge_student_outputs(model(x, training=False)))
+    correct, total, loss = 0, 0, 0.0
+    for x, y in dataset:
+        logits = tf.cast(forward(x), tf.float32)
+        loss += float(tf.reduce_sum(keras.losses.categorical_crossentropy(y, logits,
+                                                                          from_logits=True)))
+        correct += int(np.sum(np.argmax(logits.numpy(), -1) == np.argmax(y.numpy(), -1)))
+        total += int(y.shape[0])
+    return {"accuracy": correct / max(total, 1), "loss": loss / max(total, 1)}
+
+
+def train(recipe=None, output_dir="runs/train", *, model=None, teacher=None, strategy="auto",
+          workers=None, worker_index=None, tpu=None, export=False, verbose=1, **overrides):
+    """Train (or resume training) a model from a recipe and leave everything in ``output_dir``.
+
+    Args:
+        recipe: a :class:`~keras_vit.training.recipe.Recipe`, a shipped recipe name, a JSON
+            path, or ``None``: the tuned small-data recipe for ``overrides["data"]`` (digits
+            by default) and ``overrides["model"]`` (see :func:`default_recipe`).
+        output_dir: receives ``model.keras``, ``metrics.json``, ``history.json``, the plots
+            (``loss.png``, ``accuracy.png``, ``confusion_matrix.png``), ``checkpoints/``,
+            ``backup/`` and TensorBoard ``logs/``; with ``export`` also ``saved_model/`` and
+            ``model_float32.tflite``/``model_int8.tflite``.
+        model: a ``keras.Model`` to train instead of ``recipe.model`` (build it inside
+            ``strategy.scope()`` if you pass a strategy object).
+        teacher: teacher model or ``.keras`` path for DeiT distillation (overrides
+            ``recipe.teacher``).
+        strategy: a strategy name for :func:`get_strategy`, or a ``tf.distribute.Strategy``.
+        workers, worker_index, tpu: see :func:`get_strategy`.
+        export: also export to SavedModel and TFLite and compare accuracies.
+        verbose: progress from the first step and a line per epoch (1), epoch lines only (2)
+            or silent (0).
+        **overrides: recipe keys to change.
+
+    Returns:
+        :class:`TrainResult`. The model is the epoch with the best validation accuracy (its
+        EMA weights when the recipe uses EMA); the test split is only used at the end.
+
+    Running the same call again after an interruption resumes from the last backup.
+    """
+    run = prepare(recipe, output_dir, model=model, teacher=teacher, strategy=strategy,
+                  workers=workers, worker_index=worker_index, tpu=tpu, verbose=verbose,
+                  **overrides)
+    fit_with_resume(run)
+    return finish(run, export=export)

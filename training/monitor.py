@@ -1,0 +1,190 @@
+"""Callbacks that watch a run: validation of the weights that will be kept, and progress.
+
+:class:`BestOnValidation` evaluates the validation split at the end of every epoch with the
+weights training will keep (the EMA weights when the recipe uses EMA, which Keras' own
+``validation_data`` does not: it evaluates the raw weights), writes ``val_accuracy`` and
+``val_loss`` into the epoch logs, and keeps the best epoch's weights on disk. The test split
+is never looked at.
+
+:class:`Progress` prints from the first step on: steps/s and the time left, then one line
+per epoch.
+"""
+import json
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def _ema_optimizer(optimizer):
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
+    return optimizer if getattr(optimizer, "use_ema", False) else None
+
+
+def _atomic_json(path, value):
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(value, f)
+    os.replace(tmp, path)
+
+
+class BestOnValidation(keras.callbacks.Callback):
+    """Validate the kept weights each epoch and remember the best epoch, resumably.
+
+    Args:
+        model: the model whose outputs are scored (the student, not a distillation wrapper).
+        dataset: batched validation ``(images, one-hot labels)``.
+        directory: where ``best.weights.h5`` and ``best.json`` live (the backup folder, so
+            an interrupted run resumes with its best epoch known).
+        output_fn: maps the model's outputs to logits (e.g. averaging DeiT heads).
+
+    Better means higher validation accuracy, then lower validation loss; ties go to the
+    later epoch (its EMA has averaged more steps).
+    """
+
+    def __init__(self, model, dataset, directory, output_fn=None):
+        super().__init__()
+        self.student = model
+        self.dataset = dataset
+        self.directory = directory
+        self.weights_path = os.path.join(directory, "best.weights.h5")
+        self.state_path = os.path.join(directory, "best.json")
+        output_fn = output_fn or (lambda y: y)
+        self._forward = tf.function(lambda x: output_fn(model(x, training=False)))
+        self.best = None
+        if os.path.exists(self.state_path) and os.path.exists(self.weights_path):
+            with open(self.state_path, encoding="utf-8") as f:
+                self.best = json.load(f)
+
+    def _evaluate(self):
+        correct, total, loss = 0, 0, 0.0
+        for x, y in self.dataset:
+            logits = tf.cast(self._forward(x), tf.float32)
+            loss += float(tf.reduce_sum(keras.losses.categorical_crossentropy(
+                y, logits, from_logits=True)))
+            correct += int(np.sum(np.argmax(logits.numpy(), -1) == np.argmax(y.numpy(), -1)))
+            total += int(y.shape[0])
+        return correct / max(total, 1), loss / max(total, 1)
+
+    def _swap_ema(self):
+        """Exchange the trainable variables with their EMA (no-op without EMA)."""
+        optimizer = _ema_optimizer(self.model.optimizer)
+        if optimizer is None:
+            return
+        for var, average in zip(optimizer._trainable_variables,
+                                optimizer._model_variables_moving_average):
+            raw = var.numpy()
+            var.assign(average)
+            average.assign(raw)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        self._swap_ema()
+        try:
+            accuracy, loss = self._evaluate()
+            candidate = {"epoch": epoch + 1, "val_accuracy": accuracy, "val_loss": loss}
+            if self.best is None or (accuracy, -loss) >= (self.best["val_accuracy"],
+                                                          -self.best["val_loss"]):
+                os.makedirs(self.directory, exist_ok=True)
+                tmp = os.path.join(self.directory, f"best.tmp{os.getpid()}.weights.h5")
+                self.student.save_weights(tmp)
+                os.replace(tmp, self.weights_path)
+                _atomic_json(self.state_path, candidate)
+                self.best = candidate
+        finally:
+            self._swap_ema()
+        logs.update(val_accuracy=accuracy, val_loss=loss,
+                    best_epoch=self.best["epoch"], best_val_accuracy=self.best["val_accuracy"])
+
+    def restore_best(self):
+        """Load the best epoch's weights into the model; returns its record (or ``None``)."""
+        if self.best is None:
+            return None
+        self.student.load_weights(self.weights_path)
+        return self.best
+
+
+def _clock(seconds):
+    seconds = int(round(max(seconds, 0)))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class Progress(keras.callbacks.Callback):
+    """Progress lines from the first step: step, steps/s, time left; then a line per epoch.
+
+    Args:
+        epochs: the last epoch of the run.
+        steps_per_epoch: steps of a full epoch.
+        every_seconds: at most one step line per this many seconds (0: only at epoch ends).
+        stream: where to print (stdout).
+    """
+
+    def __init__(self, epochs, steps_per_epoch, every_seconds=10.0, stream=None):
+        super().__init__()
+        self.epochs = epochs
+        self.steps_per_epoch = steps_per_epoch
+        self.every_seconds = every_seconds
+        self.stream = stream or sys.stdout
+        self._steps_done = 0        # steps timed so far (after the first, which compiles)
+        self._timed_seconds = 0.0
+        self._epoch = 0
+        self._initial_epoch = None
+
+    def _print(self, text):
+        print(text, file=self.stream, flush=True)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._initial_epoch is None:
+            self._initial_epoch = epoch
+        self._epoch = epoch
+        self._epoch_started = self._last_print = time.time()
+        self._step = 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._step_started = time.time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.time()
+        self._step += 1
+        first = self._steps_done == 0 and self._timed_seconds == 0.0 and self._step == 1
+        if first:
+            self._timed_seconds = 1e-9  # mark the compile step as seen
+            self._print(f"epoch {self._epoch + 1}/{self.epochs}  step 1/{self.steps_per_epoch}"
+                        f"  (first step, includes building the graph: "
+                        f"{now - self._epoch_started:.1f} s)")
+            self._last_print = now
+            return
+        self._steps_done += 1
+        self._timed_seconds += now - self._step_started
+        if self.every_seconds and now - self._last_print >= self.every_seconds:
+            self._last_print = now
+            rate = self._steps_done / self._timed_seconds
+            left = ((self.epochs - self._epoch) * self.steps_per_epoch - self._step) / rate
+            loss = (logs or {}).get("loss")
+            loss = f"  loss {float(loss):.4f}" if loss is not None else ""
+            self._print(f"epoch {self._epoch + 1}/{self.epochs}  step {self._step}/"
+                        f"{self.steps_per_epoch}{loss}  {rate:.1f} steps/s  "
+                        f"about {_clock(left)} left")
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        seconds = time.time() - self._epoch_started
+        parts = [f"epoch {epoch + 1}/{self.epochs}"]
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            if key in logs:
+                parts.append(f"{key} {float(logs[key]):.4f}")
+        if "best_epoch" in logs:
+            parts.append(f"(best {float(logs['best_val_accuracy']):.4f} at epoch "
+                         f"{int(logs['best_epoch'])})")
+        parts.append(f"{seconds:.1f} s")
+        if self._timed_seconds > 1e-6 and epoch + 1 < self.epochs:
+            epochs_done = epoch + 1 - self._initial_epoch
+            per_epoch = (time.time() - self._run_started) / max(epochs_done, 1)
+            parts.append(f"about {_clock(per_epoch * (self.epochs - epoch - 1))} left")
+        self._print("  ".join(parts))
+
+    def on_train_begin(self, logs=None):
+        self._run_started = time.time()
