@@ -137,8 +137,12 @@ def check_keras_config(path):
             if module is None:
                 continue
             registered = node.get("registered_name")
+            # "builtins"/"function" is how Keras names a function; it looks the name up only
+            # among registered objects and its own activations, losses and metrics.
+            keras_function = module == "builtins" and node.get("class_name") == "function"
             if not isinstance(module, str) or not (
-                _is_keras_module(module)
+                keras_function
+                or _is_keras_module(module)
                 or (isinstance(registered, str) and keras.saving.get_registered_object(registered) is not None)
             ):
                 raise UnsafeCheckpointError(
