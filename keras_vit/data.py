@@ -129,6 +129,9 @@ def list_image_folder(root, *, check=True, min_classes=2):
         raise FileNotFoundError(f"Image folder {root!r} does not exist or is not a folder")
     classes = sorted(d for d in os.listdir(root)
                      if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
+    if not classes:
+        raise ValueError(f"Image folder {root!r} has no class sub-folders; expected "
+                         f"{root}/<class_name>/<image>.jpg")
     if len(classes) < min_classes:
         raise ValueError(
             f"Image folder {root!r} has {len(classes)} class sub-folder(s) "
@@ -160,6 +163,6 @@ def list_image_folder(root, *, check=True, min_classes=2):
         warnings.warn(f"Skipping {len(skipped)} unreadable file(s) in {root!r}:\n  "
                       f"{shown}{more}", stacklevel=2)
     if empty:
-        raise ValueError(f"Image folder {root!r}: class folder(s) without readable images "
-                         f"({', '.join(IMAGE_EXTENSIONS)}): {', '.join(empty)}")
+        raise ValueError(f"Image folder {root!r}: class folder(s) without images "
+                         f"(readable {', '.join(IMAGE_EXTENSIONS)}): {', '.join(empty)}")
     return classes, files, np.asarray(labels, dtype=np.int64)

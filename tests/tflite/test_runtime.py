@@ -83,3 +83,95 @@ def test_evaluate_tflite_accuracy():
     np.testing.assert_array_equal(result["predictions"], truth)
     with pytest.raises(ValueError, match="labels"):
         evaluate_tflite(model, images, labels[:3])
+
+
+def test_sixteen_bit_grayscale_is_rescaled_not_saturated(tmp_path):
+    from PIL import Image
+
+    from keras_vit.tflite.data import load_image
+
+    ramp = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "g16.png")
+    pixels = load_image(str(tmp_path / "g16.png"), (32, 32), resize=True)
+    assert pixels.shape == (32, 32, 3)
+    assert np.mean(pixels == 255) < 0.02 and 100 < pixels.mean() < 155
+    np.testing.assert_array_equal(pixels[..., 0], pixels[..., 2])
+    with pytest.raises(ValueError, match="--resize"):
+        load_image(str(tmp_path / "g16.png"), (64, 64))
+
+
+def test_a_huge_image_is_a_one_line_error(tmp_path):
+    from PIL import Image
+
+    from keras_vit.tflite.data import load_image
+
+    Image.new("L", (15000, 15000)).save(tmp_path / "huge.png")  # 225 megapixels
+    for resize in (True, False):
+        with pytest.raises(ValueError, match="huge.png.*(too many pixels|more than)"):
+            load_image(str(tmp_path / "huge.png"), (32, 32), resize=resize)
+
+
+def test_one_channel_arrays_are_not_broadcast_to_rgb(tmp_path):
+    from keras_vit.tflite.data import load_dataset
+
+    np.save(tmp_path / "gray.npy", np.zeros((1, 32, 32, 1), np.float32) + 100)
+    with pytest.raises(ValueError, match="1 channel"):
+        load_dataset(str(tmp_path / "gray.npy"))
+
+
+def test_predict_and_the_on_device_example_prepare_images_identically(tmp_path):
+    from PIL import Image
+
+    from keras_vit.data import prepare_image
+    from keras_vit.tflite.data import load_image
+    from keras_vit.tflite.on_device_example import load_rgb
+
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (45, 70, 3), dtype=np.uint8)).save(tmp_path / "p.png")
+    path = str(tmp_path / "p.png")
+    predicted = load_image(path, (32, 32), resize=True)
+    on_device = load_rgb(path, 32)
+    np.testing.assert_array_equal(predicted, on_device.astype(np.float32))
+    np.testing.assert_array_equal(on_device, prepare_image(path, 32))
+    cropped = load_rgb(path, 32, crop_fraction=0.875)
+    assert cropped.shape == (32, 32, 3) and not np.array_equal(cropped, on_device)
+
+
+# Keras, TensorFlow and torch are made unimportable in the child, as on a device.
+_NO_KERAS = (
+    "import sys\n"
+    "for name in ('keras', 'tensorflow', 'torch', 'tf_keras'):\n"
+    "    sys.modules[name] = None\n"
+    "import runpy\n"
+    "sys.argv = ['on_device_example'] + sys.argv[1:]\n"
+    "runpy.run_module('keras_vit.tflite.on_device_example', run_name='__main__')\n"
+    "assert 'tensorflow' not in [m for m, v in sys.modules.items() if v is not None]\n"
+)
+
+
+def test_on_device_example_runs_with_numpy_pillow_and_litert_only(tmp_path, toy_vit):
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from keras_vit.tflite.on_device_example import Classifier, load_rgb
+
+    from keras_vit.tflite import export_model
+
+    path = str(tmp_path / "toy.tflite")
+    export_model(toy_vit, path, format="tflite")
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (40, 52, 3), dtype=np.uint8)).save(tmp_path / "x.png")
+    (tmp_path / "labels.txt").write_text("\n".join(f"class_{i}" for i in range(10)))
+    result = subprocess.run(
+        [sys.executable, "-c", _NO_KERAS, path, str(tmp_path / "x.png"), "--labels",
+         str(tmp_path / "labels.txt"), "--top", "3"],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stdout.splitlines() if "class_" in line]
+    assert len(lines) == 3
+    # The child's top class is the one Keras computes on the same prepared pixels.
+    expected = int(np.argmax(toy_vit(load_rgb(str(tmp_path / "x.png"), 32)[None].astype("float32"))))
+    assert lines[0].split()[1] == str(expected)
+    assert Classifier(path).top_k(load_rgb(str(tmp_path / "x.png"), 32), 1)[0][0] == expected

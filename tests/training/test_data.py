@@ -72,6 +72,7 @@ def test_bad_datasets_give_clear_errors(tmp_path):
         load_dataset(str(tmp_path / "empty_root"), 8)
     _write_images(tmp_path / "root" / "a", 3, (0, 0, 0))
     (tmp_path / "root" / "b").mkdir()
+    _write_images(tmp_path / "root" / "c", 3, (9, 9, 9))
     with pytest.raises(ValueError, match="without images.*b"):
         load_dataset(str(tmp_path / "root"), 8)
 
@@ -82,3 +83,49 @@ def test_tfds_unknown_and_unprepared(tmp_path):
         load_dataset("tfds:not_a_real_dataset_xyz", 8, data_dir=str(tmp_path))
     with pytest.raises(FileNotFoundError, match="not prepared"):
         load_dataset("tfds:mnist", 8, data_dir=str(tmp_path), download=False)
+
+
+def test_unreadable_files_in_an_image_folder_are_named_and_skipped(tmp_path):
+    _write_images(tmp_path / "cats", 12, (200, 10, 10))
+    _write_images(tmp_path / "dogs", 12, (10, 10, 200))
+    (tmp_path / "cats" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (tmp_path / "dogs" / "notes.png").write_text("a text file with an image extension")
+    with pytest.warns(UserWarning) as caught:
+        splits = load_dataset(str(tmp_path), 8, val_fraction=0.25, test_fraction=0.25)
+    message = str(caught[0].message)
+    assert "broken.jpg" in message and "notes.png" in message and "Skipping 2" in message
+    assert splits.num_train + splits.num_val + splits.num_test == 24
+    images = np.stack([x for x, _ in splits.train.as_numpy_iterator()])
+    assert images.shape[1:] == (8, 8, 3) and images.dtype == np.uint8
+
+
+def test_an_image_folder_needs_two_classes(tmp_path):
+    _write_images(tmp_path / "only", 10, (1, 2, 3))
+    with pytest.raises(ValueError, match="at least 2"):
+        load_dataset(str(tmp_path), 8)
+
+
+def test_a_missing_package_is_not_blamed_on_the_network(monkeypatch):
+    tfds = pytest.importorskip("tensorflow_datasets")
+
+    class Builder:
+        def download_and_prepare(self):
+            raise ModuleNotFoundError("No module named 'importlib_resources'",
+                                      name="importlib_resources")
+
+    monkeypatch.setattr(tfds, "builder", lambda name, data_dir=None: Builder())
+    with pytest.raises(ImportError) as error:
+        load_dataset("tfds:mnist", 8)
+    text = str(error.value)
+    assert "pip install importlib_resources" in text and "not a network problem" in text
+
+
+def test_the_train_extra_installs_what_tfds_needs():
+    import os
+    import re
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "setup.py"), encoding="utf-8") as f:
+        setup = f.read()
+    train_extra = re.search(r'"train": \[(.*?)\]', setup, re.S).group(1)
+    assert "importlib_resources" in train_extra and "tensorflow-datasets" in train_extra
