@@ -3,5 +3,6 @@ from . import vit  # noqa: F401  (first: DeiT builds on it)
 from . import deit  # noqa: F401
 from . import mobilevit  # noqa: F401
 from . import swin  # noqa: F401
+from . import cct  # noqa: F401
 from . import cvt  # noqa: F401
 from . import beit  # noqa: F401
