@@ -9,9 +9,19 @@ import numpy as np
 from .layers import PatchEmbedding, TransformerBlock
 
 
+def _call_arguments(block):
+    """A block's token input and the tensors it takes as keywords (BEiT's shared
+    ``attention_bias``), as the functional graph recorded them."""
+    import keras
+
+    arguments = block._inbound_nodes[0].arguments
+    extra = {k: v for k, v in arguments.kwargs.items() if isinstance(v, keras.KerasTensor)}
+    return arguments.args[0], extra
+
+
 def _blocks(model):
     blocks = [layer for layer in model.layers if isinstance(layer, TransformerBlock)]
-    consecutive = all(b.input is a.output for a, b in zip(blocks, blocks[1:]))
+    consecutive = all(_call_arguments(b)[0] is a.output for a, b in zip(blocks, blocks[1:]))
     if not blocks or not consecutive or not any(isinstance(layer, PatchEmbedding) for layer in model.layers):
         raise ValueError(
             f"Model '{model.name}' is not a plain stack of transformer blocks over patch tokens; "
@@ -29,11 +39,14 @@ def attention_scores(model, images):
     import keras
 
     blocks = _blocks(model)
-    stem = keras.Model(model.inputs, blocks[0].input)
-    x = stem(np.asarray(images), training=False)
+    arguments = [_call_arguments(block) for block in blocks]
+    keywords = [k for _, kw in arguments for k in kw.values()]
+    stem = keras.Model(model.inputs, [arguments[0][0]] + keywords)
+    x, *values = keras.tree.flatten(stem(np.asarray(images), training=False))
+    computed = {id(k): v for k, v in zip(keywords, values)}
     scores = []
-    for block in blocks:
-        x, attn = block(x, training=False, return_attention_scores=True)
+    for block, (_, kw) in zip(blocks, arguments):
+        x, attn = block(x, training=False, return_attention_scores=True, **{k: computed[id(v)] for k, v in kw.items()})
         scores.append(np.asarray(attn))
     return scores
 

@@ -30,6 +30,10 @@ PARAMETERS = {
     "beit_large_patch16_512": 305_674_728,
 }
 
+# transformers' BEiT configs keep BertConfig's LayerNorm epsilon, 1e-12 (timm and the
+# original code: 1e-6); parity with that reference needs it.
+LAYOUT_PREPROCESSING = {"transformers": {"layer_norm_epsilon": 1e-12}}
+
 TINY = dict(input_shape=(32, 32, 3), patch_size=8, embed_dim=32, depth=4, num_heads=2, num_classes=5)
 
 
@@ -46,6 +50,7 @@ def _tags(name, size, resolution):
             "hf_in22k_ft_in22k_in1k",
             f"https://huggingface.co/microsoft/beit-{size}-patch16-{resolution}/resolve/main/pytorch_model.bin",
             "transformers",
+            config=dict(LAYOUT_PREPROCESSING["transformers"]),
             **common,
         ),
     }
