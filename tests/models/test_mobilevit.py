@@ -136,22 +136,31 @@ def test_cvnets_round_trip(timm_checkpoint, tmp_path):
 
 
 def test_preprocessing_per_source(timm_checkpoint, hf_checkpoint, tmp_path):
-    """Raw uint8 RGB into our model equals each reference on its own input convention."""
+    """Raw uint8 RGB into our model equals each reference on its own input convention.
+
+    The BGR expectation is not ours: it is what transformers' own ``MobileViTImageProcessor``
+    feeds its MobileViT (``do_flip_channel_order``), and transformers converts ml-cvnets
+    checkpoints without touching the first convolution, so both layouts take BGR.
+    """
     torch = require("torch")
+    transformers = require("transformers")
+    processor = transformers.MobileViTImageProcessor(do_resize=False, do_center_crop=False)
+    assert processor.do_flip_channel_order
     raw = images(160)
     rgb01 = raw.astype(np.float32) / 255.0
-    bgr01 = np.ascontiguousarray(rgb01[..., ::-1])
+    hf_input = processor(list(raw), return_tensors="np", input_data_format="channels_last")["pixel_values"].transpose(0, 2, 3, 1)
+    assert hf_input.shape == raw.shape and not np.allclose(hf_input, rgb01)
 
     directory, timm_ref = timm_checkpoint
     assert_close(ours(directory / "model.safetensors", 160).predict(raw, verbose=0), torch_logits(timm_ref, rgb01))
 
     directory, hf_ref = hf_checkpoint
-    assert_close(ours(directory, 160).predict(raw, verbose=0), torch_logits(hf_ref, bgr01))
+    assert_close(ours(directory, 160).predict(raw, verbose=0), torch_logits(hf_ref, hf_input))
 
-    # ml-cvnets checkpoints expect BGR as transformers' conversions of them do.
+    # An ml-cvnets checkpoint (the same network under ml-cvnets' key names) on transformers' input.
     path = tmp_path / "mobilevit_xxs.pt"
     torch.save(_cvnets_from_timm(timm_ref.state_dict()), str(path))
-    assert_close(ours(path, 160).predict(raw, verbose=0), torch_logits(timm_ref, bgr01))
+    assert_close(ours(path, 160).predict(raw, verbose=0), torch_logits(timm_ref, hf_input))
 
 
 @pytest.mark.parametrize("size", [(8, 8), (5, 5), (6, 10)])

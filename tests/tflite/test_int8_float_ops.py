@@ -14,34 +14,41 @@ def _smooth_images(n, size, seed=0):
     return np.clip(images + rng.normal(0, 10, images.shape), 0, 255).astype(np.float32)
 
 
-def _tiny_vit():
-    import keras_vit
+def _digits(size, n=None):
+    """scikit-learn's digits as raw RGB pixels ``(N, size, size, 3)`` in [0, 255], with labels."""
+    from sklearn.datasets import load_digits
 
-    keras.utils.set_random_seed(0)
-    return keras_vit.create_model("vit_tiny_patch16_224", input_shape=(32, 32, 3), patch_size=8, depth=2,
-                                  num_classes=10)
+    data = load_digits()
+    images = np.asarray(data.images[:n], np.float32) * (255.0 / 16.0)
+    images = np.repeat(np.repeat(images, size // 8, axis=1), size // 8, axis=2)
+    return np.repeat(images[..., None], 3, axis=-1), np.asarray(data.target[:n])
 
 
-def _tiny_mobilevit(images):
-    """MobileViT-XXS with its BatchNorm statistics set from ``images``.
-
-    At initialisation (moving mean 0, variance 1) MobileViT's logits hardly depend on the
-    input, so int8 and Keras would agree or disagree by chance. One forward pass in training
-    mode with momentum 0 makes every BatchNorm's statistics those of the data, as a trained
-    network's are.
-    """
-    import keras_vit
-
-    keras.utils.set_random_seed(0)
-    model = keras_vit.create_model("mobilevit_xxs", input_shape=(64, 64, 3), num_classes=10)
-    norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
-    momenta = [layer.momentum for layer in norms]
-    for layer in norms:
-        layer.momentum = 0.0
-    model(images, training=True)
-    for layer, momentum in zip(norms, momenta):
-        layer.momentum = momentum
+def _trained(model, size, epochs):
+    """``model`` after a few epochs on digits: real margins between classes, so that int8
+    agreement with Keras measures quantization, not near-ties of random weights."""
+    images, labels = _digits(size, 1200)
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(images, labels, epochs=epochs, batch_size=32, verbose=0)
     return model
+
+
+def _tiny_vit(trained=True):
+    import keras_vit
+
+    keras.utils.set_random_seed(0)
+    model = keras_vit.create_model("vit_tiny_patch16_224", input_shape=(32, 32, 3), patch_size=8, depth=2,
+                                   embed_dim=64, num_heads=2, num_classes=10)
+    return _trained(model, 32, 8) if trained else model
+
+
+def _tiny_mobilevit():
+    """A small MobileViT (the registry's tiny configuration at 32x32), trained on digits."""
+    import keras_vit
+
+    keras.utils.set_random_seed(0)
+    config = {**keras_vit.get_model_spec("mobilevit_xxs").tiny, "num_classes": 10, "input_shape": (32, 32, 3)}
+    return _trained(keras_vit.create_model("mobilevit_xxs", **config), 32, 4)
 
 
 def _output_dtypes_by_op(path):
@@ -56,19 +63,14 @@ def _output_dtypes_by_op(path):
 
 @pytest.fixture(scope="module", params=["vit", "mobilevit"])
 def full_and_mixed(request, tmp_path_factory):
-    """The same model exported full int8 and with ``float_ops="transformer"``, uint8 input."""
+    """The same trained model exported full int8 and with ``float_ops="transformer"``, uint8
+    input, verified on held-out digits with their true labels at the default agreement bound."""
     folder = tmp_path_factory.mktemp(request.param)
-    if request.param == "vit":
-        images = _smooth_images(48, 32)
-        model, min_agreement = _tiny_vit(), None
-    else:
-        images = _smooth_images(48, 64)
-        model = _tiny_mobilevit(images[:32])
-        # Random weights leave near-ties between classes: full int8 agrees with Keras on 12
-        # of these 16 images, so the default bound (0.8) is relaxed; see the agreement test.
-        min_agreement = 0.7
-    kwargs = dict(quantize="int8", representative_data=images[:32], sample_images=images[32:],
-                  input_dtype="uint8", min_top1_agreement=min_agreement)
+    model = _tiny_vit() if request.param == "vit" else _tiny_mobilevit()
+    images, labels = _digits(32)
+    calibration, held_out = images[:32], images[1200:1300]
+    kwargs = dict(quantize="int8", representative_data=calibration, sample_images=held_out, labels=labels[1200:1300],
+                  input_dtype="uint8")
     full = export_model(model, folder / "full.tflite", **kwargs)
     mixed = export_model(model, folder / "mixed.tflite", float_ops="transformer", **kwargs)
     return request.param, full, mixed, images
@@ -99,6 +101,10 @@ def test_fewer_ops_outside_xnnpack(full_and_mixed):
 def test_verification_passes_and_is_not_worse_than_full_int8(full_and_mixed):
     family, full, mixed, _ = full_and_mixed
     assert mixed.passed, mixed.verification.summary()
+    assert full.passed, full.verification.summary()
+    # Both are trained models: int8 keeps (nearly) every top-1 and the accuracy on true labels.
+    assert mixed.verification.top1_agreement >= 0.9
+    assert mixed.verification.accuracy >= mixed.verification.keras_accuracy - 0.03
     assert mixed.verification.top1_agreement >= full.verification.top1_agreement
     if family == "vit":  # LayerNorm and attention dominate the ViT's int8 error
         assert mixed.verification.max_abs_diff < full.verification.max_abs_diff
@@ -132,10 +138,10 @@ def test_op_list_and_integer_output(tmp_path):
 
 
 def test_cli_float_ops(tmp_path, capsys):
-    model = _tiny_vit()
+    model = _tiny_vit(trained=False)
     model.save(tmp_path / "vit.keras")
-    images = _smooth_images(48, 32)
-    np.savez(tmp_path / "data.npz", images=images, labels=np.asarray(model(images)).argmax(-1))
+    images, labels = _digits(32, 48)
+    np.savez(tmp_path / "data.npz", images=images, labels=labels)
     base = ["export", str(tmp_path / "vit.keras"), "--format", "tflite", "--data", str(tmp_path / "data.npz"),
             "--num-calibration", "32"]
     out = tmp_path / "mixed.tflite"
