@@ -80,8 +80,13 @@ class BestOnValidation(keras.callbacks.Callback):
             var.assign(average)
             average.assign(raw)
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_started = time.time()
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
+        if hasattr(self, "_epoch_started"):  # training time of the epoch, before validation
+            logs["epoch_seconds"] = time.time() - self._epoch_started
         self._swap_ema()
         try:
             accuracy, loss = self._evaluate()
