@@ -1,0 +1,137 @@
+"""T2T-ViT: parity with the official code (yitu-opensource/T2T-ViT) through its fixtures.
+
+``../shared/fixtures`` holds checkpoints made with the official code (random weights but the
+official sinusoid table and performer random features, official key names), a fixed input
+and the official outputs with both attention scales: ``logits`` (``head_dim ** -0.5``, the
+constructor's default) and ``logits_qk_scale_pretrained`` (``embed_dim ** -0.5``, what the
+published weights need and our named variants use). ``data/official_other_size.npz``: the
+official code's logits at 160x160 (sinusoid table resized bicubically by the official
+``resize_pos_embed``; see ``data/make_official_other_size.py``).
+"""
+import json
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+
+import keras_vit
+from keras_vit.models.t2t_vit import SoftSplit
+from keras_vit.models.t2t_vit.convert import convert
+from keras_vit.models.t2t_vit.model import sinusoid_table
+
+FIXTURES = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+OTHER_SIZE = pathlib.Path(__file__).with_name("data") / "official_other_size.npz"
+ATOL = 1e-4
+# fixture -> (registered name, our overrides of its reduced configuration)
+CASES = {
+    "t2t_vit_7": ("t2t_vit_7", {}),
+    "t2t_vit_14_reduced": ("t2t_vit_14", dict(depth=2)),
+    "t2t_vit_t_14_reduced": ("t2t_vit_t_14", dict(depth=2)),
+}
+
+
+def fixture(name):
+    path = FIXTURES / f"{name}.safetensors"
+    if not path.exists():
+        pytest.skip(f"fixture {path} not found")
+    return path, dict(np.load(FIXTURES / f"{name}.npz")), json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def readable(path, tmp_path):
+    """The fixture itself, or the same arrays re-saved where ``read_checkpoint`` misreads it.
+
+    t2t_vit_7.safetensors has a header of 0x2880 bytes: its first byte is 0x80, which the
+    reader's format sniffing takes for a legacy ``torch.save`` pickle (see
+    ``test_fixture_files_load_as_they_are``). The arrays, keys and dtypes are unchanged.
+    """
+    from keras_vit.weights.readers import read_checkpoint
+
+    try:
+        read_checkpoint(str(path))
+        return path
+    except Exception:
+        from safetensors.numpy import load_file, save_file
+
+        copy = tmp_path / path.name
+        save_file(load_file(str(path)), str(copy))
+        return copy
+
+
+@pytest.mark.xfail(strict=True, reason="readers._sniff checks for a torch pickle (first byte 0x80) before safetensors; "
+                                       "t2t_vit_7.safetensors' header length starts with that byte")
+def test_fixture_files_load_as_they_are():
+    from keras_vit.weights.readers import read_checkpoint
+
+    for name in CASES:
+        read_checkpoint(str(fixture(name)[0]))
+
+
+def assert_close(actual, expected, atol=ATOL):
+    diff = float(np.abs(np.asarray(actual) - expected).max())
+    assert diff < atol, f"max abs diff {diff:.2e}"
+    return diff
+
+
+@pytest.mark.parametrize("fixture_name", sorted(CASES))
+def test_official_fixture_parity(fixture_name, tmp_path):
+    path, arrays, _ = fixture(fixture_name)
+    path = readable(path, tmp_path)
+    name, overrides = CASES[fixture_name]
+    x = arrays["input_nhwc"]
+    # The named variants use the published weights' scale ...
+    model = keras_vit.create_model(name, weights=str(path), include_preprocessing=False, **overrides)
+    assert_close(model.predict(x, verbose=0), arrays["logits_qk_scale_pretrained"])
+    tokens = keras.Model(model.inputs, model.get_layer("tokens_to_token_project").output).predict(x, verbose=0)
+    assert_close(tokens, arrays["tokens"])
+    # ... and qk_scale=None is the official constructor's default.
+    default = keras_vit.create_model(name, weights=str(path), include_preprocessing=False, qk_scale=None, **overrides)
+    assert_close(default.predict(x, verbose=0), arrays["logits"])
+    pre_logits = keras.Model(default.inputs, default.get_layer("pool").output).predict(x, verbose=0)
+    assert_close(pre_logits, arrays["pre_logits"])
+
+
+@pytest.mark.parametrize("fixture_name", sorted(CASES))
+def test_official_parity_at_another_size(fixture_name, tmp_path):
+    path, _, _ = fixture(fixture_name)
+    path = readable(path, tmp_path)
+    name, overrides = CASES[fixture_name]
+    size = 160
+    expected = np.load(OTHER_SIZE)
+    x = np.random.default_rng(12345).standard_normal((2, 3, size, size)).astype(np.float32).transpose(0, 2, 3, 1)
+    model = keras_vit.create_model(name, weights=str(path), include_preprocessing=False, input_shape=(size, size, 3), **overrides)
+    assert_close(model.predict(x, verbose=0), expected[f"{fixture_name}/{size}/logits_qk_scale_pretrained"])
+
+
+def test_soft_split_is_unfold():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((2, 9, 11, 3)).astype("float32")
+    ours = np.asarray(SoftSplit(3, 2, 1)(x))
+    unfold = torch.nn.Unfold(kernel_size=3, stride=2, padding=1)(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
+    np.testing.assert_array_equal(ours.reshape(2, -1, ours.shape[-1]), unfold.transpose(0, 2, 1))
+
+
+def test_sinusoid_table_is_the_fixture_table():
+    path, _, _ = fixture("t2t_vit_7")
+    from safetensors.numpy import load_file
+
+    np.testing.assert_allclose(sinusoid_table(197, 256), load_file(str(path))["pos_embed"], atol=1e-6)
+
+
+def test_key_map_is_one_to_one_and_frozen_tensors_are_variables():
+    path, _, _ = fixture("t2t_vit_7")
+    from safetensors.numpy import load_file
+
+    state = load_file(str(path))
+    arrays, layout = convert(state)
+    assert layout == "official" and len(arrays) == len(state)
+    model = keras_vit.create_model("t2t_vit_7")
+    assert sorted(arrays) == sorted(v.path for v in model.weights)
+    frozen = sorted(v.path for v in model.non_trainable_weights)
+    assert frozen == ["pos_embed/pos_embed", "tokens_to_token_attention1/w", "tokens_to_token_attention2/w"]
+
+
+def test_features_are_the_token_maps():
+    spec = keras_vit.get_model_spec("t2t_vit_t_14")
+    features = keras_vit.create_model("t2t_vit_t_14", features_only=True, **spec.tiny)
+    assert [(i["name"], i["num_chs"], i["reduction"]) for i in features.feature_info] == [("P2", 16, 4), ("P3", 16, 8), ("P4", 32, 16)]
