@@ -6,5 +6,4 @@ from . import swin  # noqa: F401
 from . import cct  # noqa: F401
 from . import t2t_vit  # noqa: F401
 from . import cvt  # noqa: F401
-from . import dat  # noqa: F401
 from . import beit  # noqa: F401
