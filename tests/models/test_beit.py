@@ -137,3 +137,19 @@ def test_attention_maps(tmp_path):
         maps = attention_rollout(model, x)
         assert maps.shape == (2, 4, 4) and np.isclose(maps.max(), 1.0)
     assert save_attention_maps(model, x, str(tmp_path / "beit.png"))
+
+
+@pytest.mark.slow
+def test_shared_table_tflite_builtin_and_delegated():
+    # The registry-wide test covers the per-block tables; this covers the shared one.
+    from tests.model_checks import check_tflite
+
+    model = keras_vit.create_model(
+        NAME, input_shape=(32, 32, 3), patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=5,
+        use_rel_pos_bias=False, use_shared_rel_pos_bias=True,
+    )
+    for w in model.weights:
+        if w.path.endswith("relative_position_bias_table"):
+            w.assign(np.random.default_rng(1).normal(0, 1, w.shape))
+    report = check_tflite(model, random_images(size=32))
+    assert report.fully_delegated, f"ops outside XNNPACK: {report.outside}"
