@@ -7,4 +7,5 @@ from . import pvt_v2  # noqa: F401
 from . import cct  # noqa: F401
 from . import t2t_vit  # noqa: F401
 from . import cvt  # noqa: F401
+from . import dat  # noqa: F401
 from . import beit  # noqa: F401

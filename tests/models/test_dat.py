@@ -1,0 +1,90 @@
+"""DAT (CVPR 2022): the official-code fixture (random weights, all three attention kinds,
+DAT-T's 56/28/14/7 maps) matches in logits and per stage; sampled points match the official
+positions; the deformable position-table resize equals the official bicubic interpolation.
+
+Fixtures: ../shared/fixtures/dat_tiny_reduced.* made with LeapLabTHU/DAT at tag CVPR2022
+(see that folder's README).
+"""
+import json
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+
+import keras_vit
+from keras_vit.models.dat import DeformableAttention
+from tests.references import require
+
+FIXTURES = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+NAME = "dat_tiny_reduced"
+
+
+def _fixture():
+    if not (FIXTURES / f"{NAME}.safetensors").exists():
+        pytest.skip(f"fixtures not found in {FIXTURES}")
+    config = json.loads((FIXTURES / f"{NAME}.json").read_text())["constructor_kwargs"]
+    kwargs = dict(
+        dims=tuple(config["dims"]), depths=tuple(config["depths"]), heads=tuple(config["heads"]),
+        groups=tuple(config["groups"]), stage_spec=tuple(tuple(s) for s in config["stage_spec"]),
+        use_pes=tuple(config["use_pes"]), strides=tuple(config["strides"]),
+        offset_range_factor=tuple(config["offset_range_factor"]), expansion=config["expansion"],
+        patch_size=config["patch_size"], num_classes=config["num_classes"],
+    )
+    assert config["dim_stem"] == config["dims"][0] and set(config["window_sizes"]) == {7}
+    return kwargs, np.load(FIXTURES / f"{NAME}.npz")
+
+
+@pytest.fixture(scope="module")
+def fixture_model():
+    kwargs, arrays = _fixture()
+    model = keras_vit.create_model("dat_tiny", weights=str(FIXTURES / f"{NAME}.safetensors"), include_preprocessing=False, **kwargs)
+    return model, arrays
+
+
+def test_fixture_logits(fixture_model):
+    model, arrays = fixture_model
+    logits = model.predict(arrays["input_nhwc"], verbose=0)
+    diff = float(np.abs(logits - arrays["logits"]).max())
+    assert diff < 1e-4, f"max abs diff {diff:.2e}"
+    assert np.array_equal(logits.argmax(-1), arrays["logits"].argmax(-1))
+
+
+def test_fixture_stages(fixture_model):
+    model, arrays = fixture_model
+    outputs = [model.get_layer(f"stages_{i}_to_map").output for i in range(4)]
+    stages = keras.Model(model.inputs, outputs).predict(arrays["input_nhwc"], verbose=0)
+    for i, ours in enumerate(stages):
+        np.testing.assert_allclose(ours, arrays[f"stage{i}_out_nchw"].transpose(0, 2, 3, 1), atol=1e-4, err_msg=f"stage {i}")
+
+
+@pytest.mark.parametrize("stage", [2, 3])
+def test_fixture_sampling_positions(fixture_model, stage):
+    """The points block 1 of a stage samples at: official ``pos`` (B, groups, Hk, Wk, 2) as (y, x)."""
+    model, arrays = fixture_model
+    block = model.get_layer(f"stages_{stage}_1")
+    attn = block.attn
+    assert isinstance(attn, DeformableAttention)
+    # The attention's input: norm1 of the block's input tokens.
+    tokens = keras.Model(model.inputs, block.input).predict(arrays["input_nhwc"], verbose=0)
+    pos = np.asarray(attn.sampling_positions(attn.q(block.norm1(tokens))))
+    expected = arrays[f"dat_pos_stage{stage}_block1"]
+    np.testing.assert_allclose(pos.reshape(expected.shape), expected, atol=1e-5)
+    # Some points fall outside [-1, 1]: the zero padding of the sampling is exercised.
+    assert np.abs(expected).max() > 0.9
+
+
+def test_rpe_table_resize_matches_official_interpolation(tmp_path):
+    """Loading at 448 resizes each (heads, 2H-1, 2W-1) table as the official load_pretrained."""
+    torch = require("torch")
+    from safetensors.numpy import load_file, save_file
+
+    kwargs, _ = _fixture()
+    state = load_file(str(FIXTURES / f"{NAME}.safetensors"))
+    save_file(state, str(tmp_path / "dat.safetensors"))
+    model = keras_vit.create_model("dat_tiny", weights=str(tmp_path / "dat.safetensors"), input_shape=(448, 448, 3), **kwargs)
+    table = state["stages.2.attns.1.rpe_table"]
+    expected = torch.nn.functional.interpolate(torch.from_numpy(table)[None], (55, 55), mode="bicubic")[0].numpy()
+    ours = model.get_layer("stages_2_1").attn.rpe_table.numpy()
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
+    assert model.predict(np.zeros((1, 448, 448, 3), "float32"), verbose=0).shape == (1, 1000)
