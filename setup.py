@@ -58,6 +58,8 @@ setup(
             "torch",
             "timm",
             "transformers",
+            # The README's segmentation example: keras-hub's DeepLabV3 head on our pyramids.
+            "keras-hub",
         ],
     },
     entry_points={"console_scripts": ["keras-vit=keras_vit.cli:main"]},

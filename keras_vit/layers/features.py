@@ -88,4 +88,6 @@ def pyramid(model, levels, out_indices=None):
         info.append({"name": name, "num_chs": int(tensor.shape[-1]), "reduction": reduction, "module": layer, "index": i})
     features = keras.Model(model.inputs, outputs, name=f"{model.name}_features")
     features.feature_info = info
+    # keras-hub's FeaturePyramidBackbone contract: heads read `pyramid_outputs`.
+    features.pyramid_outputs = dict(outputs)
     return features
