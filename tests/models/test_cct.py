@@ -111,3 +111,12 @@ def test_pooling_options():
 def test_features_follow_the_tokenizer():
     features = keras_vit.create_model("cct_14_7x2_224", features_only=True, depth=1, embed_dim=48, num_heads=2, input_shape=(64, 64, 3))
     assert [(i["name"], i["num_chs"], i["reduction"]) for i in features.feature_info] == [("P2", 64, 4), ("P4", 48, 16)]
+
+
+def test_attention_maps_refuse_clearly():
+    """No class token (sequence pooling) and no patch embedding: keras_vit.visualize refuses."""
+    from keras_vit.visualize import attention_rollout
+
+    spec = keras_vit.get_model_spec("cct_2_3x2_32")
+    with pytest.raises(ValueError, match="ViT and DeiT"):
+        attention_rollout(keras_vit.create_model("cct_2_3x2_32", **spec.tiny), np.zeros((1, 32, 32, 3), "float32"))

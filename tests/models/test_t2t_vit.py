@@ -135,3 +135,12 @@ def test_features_are_the_token_maps():
     spec = keras_vit.get_model_spec("t2t_vit_t_14")
     features = keras_vit.create_model("t2t_vit_t_14", features_only=True, **spec.tiny)
     assert [(i["name"], i["num_chs"], i["reduction"]) for i in features.feature_info] == [("P2", 16, 4), ("P3", 16, 8), ("P4", 32, 16)]
+
+
+def test_attention_maps_refuse_clearly():
+    """keras_vit.visualize reads patch grids from a PatchEmbedding, which T2T-ViT has not."""
+    from keras_vit.visualize import attention_rollout
+
+    spec = keras_vit.get_model_spec("t2t_vit_7")
+    with pytest.raises(ValueError, match="ViT and DeiT"):
+        attention_rollout(keras_vit.create_model("t2t_vit_7", **spec.tiny), np.zeros((1, 64, 64, 3), "float32"))
