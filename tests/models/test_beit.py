@@ -153,3 +153,18 @@ def test_shared_table_tflite_builtin_and_delegated():
             w.assign(np.random.default_rng(1).normal(0, 1, w.shape))
     report = check_tflite(model, random_images(size=32))
     assert report.fully_delegated, f"ops outside XNNPACK: {report.outside}"
+
+
+def test_shared_table_round_trips_and_mixed_precision(tmp_path):
+    from tests.model_checks import check_keras_round_trip, check_layer_configs, check_mixed_precision
+
+    def build():
+        return keras_vit.create_model(
+            NAME, input_shape=(32, 32, 3), patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=5,
+            use_rel_pos_bias=False, use_shared_rel_pos_bias=True, use_abs_pos_emb=True,
+        )
+
+    model = build()
+    check_layer_configs(model)
+    check_keras_round_trip(model, random_images(size=32), tmp_path)
+    check_mixed_precision(build, random_images(size=32))
