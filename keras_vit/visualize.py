@@ -117,3 +117,82 @@ def save_attention_maps(model, images, path, titles=None):
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def deformable_points(model, images):
+    """Where a DAT model's deformable attention samples keys and values, in image pixels.
+
+    Returns:
+        ``{block_name: array (batch, groups, points, 2)}`` of (x, y) image coordinates, one
+        entry per deformable block, in order. Points may lie outside the image (those samples
+        read zeros).
+    """
+    import keras
+
+    from .models.dat import DeformableAttention
+
+    blocks = [layer for layer in model.layers if isinstance(layer, TransformerBlock) and isinstance(layer.attn, DeformableAttention)]
+    if not blocks:
+        raise ValueError(f"Model '{model.name}' has no deformable attention; sampled points exist for the DAT family.")
+    images = np.asarray(images, dtype="float32")
+    inputs = keras.Model(model.inputs, [_call_arguments(b)[0] for b in blocks]).predict(images, verbose=0)
+    inputs = inputs if isinstance(inputs, list) else [inputs]
+    out = {}
+    for block, tokens in zip(blocks, inputs):
+        attn = block.attn
+        h, w = attn.grid_size
+        pos = np.asarray(attn.sampling_positions(attn.q(block.norm1(tokens))))  # (B*G, P, 2) normalized (y, x)
+        pos = pos.reshape(len(images), attn.groups, -1, 2)
+        # Normalized -> map pixels (align_corners=True) -> image pixels (map pixel centres).
+        sy, sx = images.shape[1] / h, images.shape[2] / w
+        y = ((pos[..., 0] + 1) / 2 * (h - 1) + 0.5) * sy - 0.5
+        x = ((pos[..., 1] + 1) / 2 * (w - 1) + 0.5) * sx - 0.5
+        out[block.name] = np.stack([x, y], -1)
+    return out
+
+
+def save_deformable_points(model, images, path, block=None):
+    """Saves a PNG of each image with the points a DAT block samples, one colour per group.
+
+    Args:
+        model: a DAT model.
+        images: raw RGB images ``(batch, H, W, 3)`` in [0, 255], as the model takes them.
+        path: output ``.png``; written atomically.
+        block: name of the deformable block to draw (default: the last one).
+    """
+    import os
+    import tempfile
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images = np.asarray(images)
+    points = deformable_points(model, images)
+    name = block or list(points)[-1]
+    if name not in points:
+        raise ValueError(f"{name!r} is not a deformable block of '{model.name}'; blocks: {', '.join(points)}.")
+    n = len(images)
+    fig, axes = plt.subplots(1, n, figsize=(3 * n, 3), squeeze=False)
+    for i in range(n):
+        ax = axes[0, i]
+        ax.imshow(np.clip(images[i], 0, 255).astype("uint8"))
+        for g, group in enumerate(points[name][i]):
+            ax.scatter(group[:, 0], group[:, 1], s=4, color=plt.cm.tab10(g % 10), alpha=0.8)
+        ax.set_xlim(-0.5, images.shape[2] - 0.5)
+        ax.set_ylim(images.shape[1] - 0.5, -0.5)
+        ax.set_title(name, fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path

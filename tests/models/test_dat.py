@@ -88,3 +88,19 @@ def test_rpe_table_resize_matches_official_interpolation(tmp_path):
     ours = model.get_layer("stages_2_1").attn.rpe_table.numpy()
     np.testing.assert_allclose(ours, expected, atol=1e-5)
     assert model.predict(np.zeros((1, 448, 448, 3), "float32"), verbose=0).shape == (1, 1000)
+
+
+def test_visualize_sampled_points(fixture_model, tmp_path):
+    """keras_vit.visualize maps the official sampling positions to image pixels and draws them."""
+    from keras_vit import visualize
+
+    model, arrays = fixture_model
+    points = visualize.deformable_points(model, arrays["input_nhwc"])
+    assert list(points) == ["stages_2_1", "stages_3_1"]
+    pos = arrays["dat_pos_stage3_block1"]  # (B, groups, 7, 7, 2) normalized (y, x) on the 7x7 map
+    expected_x = ((pos[..., 1] + 1) / 2 * 6 + 0.5) * 32 - 0.5
+    np.testing.assert_allclose(points["stages_3_1"][..., 0], expected_x.reshape(2, 4, 49), atol=1e-3)
+    path = visualize.save_deformable_points(model, arrays["input_nhwc"][:1] * 50 + 128, str(tmp_path / "points.png"))
+    assert pathlib.Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="not a deformable block"):
+        visualize.save_deformable_points(model, arrays["input_nhwc"][:1], str(tmp_path / "x.png"), block="stages_0_0")

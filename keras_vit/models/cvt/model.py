@@ -22,6 +22,11 @@ from ...layers import Attention, ClassToken, TransformerBlock, drop_path_rates, 
 from ...layers.features import TokensToMap, pyramid
 
 
+def _conv_grid(size, kernel, stride, padding):
+    """Output (H, W) of a convolution with symmetric ``padding``, as PyTorch computes it."""
+    return tuple((s + 2 * padding - kernel) // stride + 1 for s in size)
+
+
 @keras.saving.register_keras_serializable(package="keras_vit")
 class ConvProjection(layers.Layer):
     """Depthwise convolution + BatchNorm over the token map, CvT's convolutional projection.
@@ -50,8 +55,7 @@ class ConvProjection(layers.Layer):
         self.batch_norm_epsilon = batch_norm_epsilon
 
     def output_grid(self):
-        pad = self.kernel_size // 2
-        return tuple((s + 2 * pad - self.kernel_size) // self.stride + 1 for s in self.grid_size)
+        return _conv_grid(self.grid_size, self.kernel_size, self.stride, self.kernel_size // 2)
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -134,7 +138,8 @@ class ConvKeyValue(layers.Layer):
         return self.conv_proj_k(x, training=training), self.conv_proj_v(x, training=training)
 
     def compute_output_shape(self, input_shape):
-        shape = self._projection("shape").compute_output_shape(input_shape)
+        grid = _conv_grid(self.grid_size, self.kernel_size, self.stride, self.kernel_size // 2)
+        shape = (input_shape[0], self.num_prefix_tokens + grid[0] * grid[1], input_shape[-1])
         return shape, shape
 
     def get_config(self):
@@ -149,10 +154,6 @@ class ConvKeyValue(layers.Layer):
             }
         )
         return config
-
-
-def _conv_grid(size, kernel, stride, padding):
-    return tuple((s + 2 * padding - kernel) // stride + 1 for s in size)
 
 
 def CvT(
