@@ -5,11 +5,15 @@ Example:
     >>> model = keras_vit.create_model("vit_tiny_patch16_224", num_classes=10)
     >>> model = keras_vit.ViTB16(weights="path/to/ViT-B_16.npz")
 
-Names are imported on first use (PEP 562), so ``import keras_vit`` and the ``keras-vit``
-command's ``--help`` and ``list`` do not load TensorFlow; the first model name used loads
-Keras and registers every family.
+``import keras_vit`` registers every family and layer with Keras (so ``.keras`` files load
+with ``keras.saving.load_model``). Two cases stay light, with names imported on first use
+(PEP 562): the ``keras-vit`` command, whose ``--help`` and ``list`` must not load
+TensorFlow (it registers the layers itself before running a command), and a Python without
+Keras, where the TFLite on-device example runs with numpy, Pillow and LiteRT only.
 """
 import importlib
+import os
+import sys
 
 __version__ = "0.1.0"
 
@@ -61,3 +65,17 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(set(globals()) | set(_EXPORTS))
+
+
+def _register_now():
+    if os.path.basename(sys.argv[0] if sys.argv and sys.argv[0] else "").startswith("keras-vit"):
+        return False  # the command line: keras_vit.cli registers after parsing
+    try:
+        import keras  # noqa: F401
+    except ImportError:
+        return False  # no Keras here (on a device): nothing to register
+    return True
+
+
+if _register_now():
+    importlib.import_module("keras_vit.models")

@@ -221,7 +221,21 @@ def main(argv=None):
     if not verbose and argv and argv[0] in SUBCOMMANDS and not {"-h", "--help"} & set(argv):
         filter_native_stderr()
     args = build_parser(argv).parse_args(argv)
+    if args.command != "list":
+        register_layers()
     return int(args.func(args) or 0)
+
+
+def register_layers():
+    """Register keras_vit's layers with Keras (so ``.keras`` files load); no-op without Keras.
+
+    ``import keras_vit`` does it, except in this command, which defers it past ``--help``.
+    """
+    try:
+        import keras  # noqa: F401
+    except ImportError:
+        return
+    importlib.import_module("keras_vit.models")
 
 
 if __name__ == "__main__":

@@ -26,10 +26,12 @@ def _run(code, **kwargs):
 
 def test_help_and_list_do_not_import_tensorflow():
     # --help, `<command> --help` and `list` answer without loading TensorFlow (or Keras).
+    # The console script's name is what keeps `import keras_vit` light (see its docstring).
     for argv in (["--help"], ["train", "--help"], ["export", "--help"], ["predict", "--help"],
                  ["benchmark", "--help"], ["list"]):
         result = _run(
             "import sys\n"
+            "sys.argv[0] = 'keras-vit'\n"
             "from keras_vit.cli import main\n"
             "try:\n"
             f"    main({argv!r})\n"
@@ -55,6 +57,7 @@ def test_model_index_matches_the_registry():
 def test_native_log_lines_are_filtered_unless_verbose():
     code = (
         "import os, sys\n"
+        "sys.argv[0] = 'keras-vit'\n"
         "from keras_vit.cli import filter_native_stderr\n"
         "if sys.argv[1] == 'quiet':\n"
         "    filter_native_stderr()\n"
@@ -95,3 +98,15 @@ def test_a_real_command_prints_no_tensorflow_log_line(tmp_path):
     loud = subprocess.run(argv + ["--verbose"], capture_output=True, text=True, timeout=300)
     assert loud.returncode == 0, loud.stderr
     assert "absl::InitializeLog" in loud.stderr or "I0000" in loud.stderr
+
+
+def test_import_registers_layers_so_keras_files_load(tmp_path):
+    import keras_vit
+
+    model = keras_vit.create_model("vit_tiny_patch16_224", input_shape=(32, 32, 3), patch_size=16,
+                                   embed_dim=16, depth=1, num_heads=2, num_classes=3)
+    model.save(tmp_path / "m.keras")
+    result = _run("import keras, keras_vit, sys\n"
+                  f"m = keras.saving.load_model({str(tmp_path / 'm.keras')!r})\n"
+                  "print('OK', m.output_shape)\n")
+    assert result.returncode == 0 and "OK (None, 3)" in result.stdout, result.stderr[-1500:]

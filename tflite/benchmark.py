@@ -23,6 +23,23 @@ DEFAULT_FORMATS = ("keras", "tflite:none", "tflite:float16", "tflite:dynamic", "
 #: keras-cv-attention-models only supports Keras 3 through its ``keras_core`` backend
 #: switch; aliasing ``keras_core`` to ``keras`` makes that work with Keras 3.15.
 PEERS = {"kecam": "keras-cv-attention-models (beit.ViT, KECAM_BACKEND=keras_core)"}
+# peer -> (module to import, pip requirement)
+PEER_PACKAGES = {"kecam": ("keras_cv_attention_models", "keras-cv-attention-models")}
+
+
+def available_peers(peers):
+    """``(usable, skipped)``: peers whose package is installed, and a note for each other."""
+    import importlib.util
+
+    usable, skipped = [], []
+    for peer in peers:
+        module, requirement = PEER_PACKAGES[peer]
+        if importlib.util.find_spec(module) is None:
+            skipped.append(f"{peer} ({PEERS[peer]}): not installed; pip install {requirement} "
+                           "to compare with it")
+        else:
+            usable.append(peer)
+    return usable, skipped
 
 
 def _parse_format(entry):
@@ -273,6 +290,9 @@ def run(args):
     for peer in args.peers:
         if peer not in PEERS:
             raise ValueError(f"Unknown peer {peer!r}; known: {', '.join(PEERS)}.")
+    peers, skipped = available_peers(args.peers)
+    for note in skipped:
+        print(f"note: skipping peer {note}", file=sys.stderr)
     workdir = args.workdir or tempfile.mkdtemp(prefix="keras_vit_bench_")
     os.makedirs(workdir, exist_ok=True)
     tables = []
@@ -295,7 +315,7 @@ def run(args):
             results[("keras_vit", entry)] = {"path": out, "size": res.size, "accuracy": acc, "outside": outside,
                                              "verified": res.passed}
         meta = _model_config(spec)
-        for peer in args.peers:
+        for peer in peers:
             if meta is None or meta["family"] != "vit":
                 print(f"note: no {peer} equivalent for {spec}; skipping the peer.", file=sys.stderr)
                 continue
@@ -314,7 +334,8 @@ def run(args):
             proc = subprocess.run([sys.executable, "-m", "keras_vit.tflite.benchmark", "--peer-export", spec_path],
                                   capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
             if proc.returncode:
-                print(f"note: {peer} export failed:\n{proc.stderr[-1500:]}", file=sys.stderr)
+                last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+                print(f"note: skipping peer {peer}: its export failed ({last})", file=sys.stderr)
                 continue
             with open(result_path) as f:
                 for row in json.load(f):
@@ -342,6 +363,8 @@ def run(args):
             f", accuracy on {len(labels)} images of {args.data})" if labels is not None else ", no labels)")
         tables.append(_table(title, header, rows))
         print(tables[-1] + "\n", flush=True)
+    if skipped:
+        print("Peers skipped: " + "; ".join(skipped), file=sys.stderr)
     if args.markdown:
         tmp = args.markdown + ".tmp"
         with open(tmp, "w") as f:

@@ -175,3 +175,24 @@ def test_on_device_example_runs_with_numpy_pillow_and_litert_only(tmp_path, toy_
     expected = int(np.argmax(toy_vit(load_rgb(str(tmp_path / "x.png"), 32)[None].astype("float32"))))
     assert lines[0].split()[1] == str(expected)
     assert Classifier(path).top_k(load_rgb(str(tmp_path / "x.png"), 32), 1)[0][0] == expected
+
+
+def test_benchmark_without_optional_peers_says_what_it_skipped(tmp_path, tiny_vit):
+    import subprocess
+    import sys
+
+    from keras_vit.tflite.benchmark import PEER_PACKAGES
+
+    if all(__import__("importlib").util.find_spec(m) for m, _ in PEER_PACKAGES.values()):
+        pytest.skip("every peer is installed here")
+    path = str(tmp_path / "tiny.keras")
+    tiny_vit.save(path)
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_vit.cli", "benchmark", path, "--formats", "tflite:none",
+         "--threads", "1", "--runs", "3", "--rounds", "1"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert "skipping peer kecam" in result.stderr
+    assert "pip install keras-cv-attention-models" in result.stderr
+    assert "| keras_vit | tflite:none |" in result.stdout
