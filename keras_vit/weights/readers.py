@@ -45,10 +45,14 @@ def _sniff(path):
         if names and all(n.endswith(".npy") for n in names):
             return "npz"
         raise CheckpointReadError(f"{path} is a zip archive of unknown content ({names[:5]}...).")
+    # safetensors first: an 8-byte little-endian header length, then the JSON header. Its
+    # first byte can be 0x80 (a header of 128 + 256k bytes), like a pickle's protocol opcode.
+    if len(head) >= 10 and head[8:10] == b'{"' and int.from_bytes(head[:8], "little") + 8 <= os.path.getsize(path):
+        return "safetensors"
     if head[:1] == b"\x80":
         return "torch"  # legacy (non-zip) torch.save pickle
     if len(head) >= 9 and head[8:9] == b"{":
-        return "safetensors"
+        return "safetensors"  # a header longer than the file: the safetensors reader says it is truncated
     raise CheckpointReadError(
         f"{path}: unknown checkpoint format. Expected .safetensors, .npz, .pth/.bin (torch), .keras, "
         "a .weights.h5 file or a Hugging Face checkpoint directory."

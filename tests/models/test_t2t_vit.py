@@ -38,33 +38,13 @@ def fixture(name):
     return path, dict(np.load(FIXTURES / f"{name}.npz")), json.loads((FIXTURES / f"{name}.json").read_text())
 
 
-def readable(path, tmp_path):
-    """The fixture itself, or the same arrays re-saved where ``read_checkpoint`` misreads it.
-
-    t2t_vit_7.safetensors has a header of 0x2880 bytes: its first byte is 0x80, which the
-    reader's format sniffing takes for a legacy ``torch.save`` pickle (see
-    ``test_fixture_files_load_as_they_are``). The arrays, keys and dtypes are unchanged.
-    """
-    from keras_vit.weights.readers import read_checkpoint
-
-    try:
-        read_checkpoint(str(path))
-        return path
-    except Exception:
-        from safetensors.numpy import load_file, save_file
-
-        copy = tmp_path / path.name
-        save_file(load_file(str(path)), str(copy))
-        return copy
-
-
-@pytest.mark.xfail(strict=True, reason="readers._sniff checks for a torch pickle (first byte 0x80) before safetensors; "
-                                       "t2t_vit_7.safetensors' header length starts with that byte")
 def test_fixture_files_load_as_they_are():
+    """Every fixture reads as it is (t2t_vit_7's safetensors header length starts with 0x80,
+    the byte a legacy torch pickle starts with)."""
     from keras_vit.weights.readers import read_checkpoint
 
     for name in CASES:
-        read_checkpoint(str(fixture(name)[0]))
+        assert read_checkpoint(str(fixture(name)[0]))
 
 
 def assert_close(actual, expected, atol=ATOL):
@@ -76,7 +56,6 @@ def assert_close(actual, expected, atol=ATOL):
 @pytest.mark.parametrize("fixture_name", sorted(CASES))
 def test_official_fixture_parity(fixture_name, tmp_path):
     path, arrays, _ = fixture(fixture_name)
-    path = readable(path, tmp_path)
     name, overrides = CASES[fixture_name]
     x = arrays["input_nhwc"]
     # The named variants use the published weights' scale ...
@@ -94,7 +73,6 @@ def test_official_fixture_parity(fixture_name, tmp_path):
 @pytest.mark.parametrize("fixture_name", sorted(CASES))
 def test_official_parity_at_another_size(fixture_name, tmp_path):
     path, _, _ = fixture(fixture_name)
-    path = readable(path, tmp_path)
     name, overrides = CASES[fixture_name]
     size = 160
     expected = np.load(OTHER_SIZE)
