@@ -1,10 +1,11 @@
 """DAT variants: the official CVPR 2022 configs (LeapLabTHU/DAT at tag CVPR2022,
 ``configs/dat_{tiny,small,base}.yaml``).
 
-The official ImageNet-1k checkpoints are on Google Drive and Tsinghua Cloud share links
-(no stable file URLs), so no weights tag is listed: download them by hand and pass the
-``.pth`` path (official layout, loaded as it is).
+The official ImageNet-1k checkpoints (official key layout, ``{"model": state_dict}``) are
+published on Google Drive and on Tsinghua Cloud; the tags point at the Tsinghua Cloud files
+(Seafile share links with ``?dl=1``, the direct download), as the official README lists them.
 """
+from ...weights.tags import WeightsTag
 PAPER = "Xia et al., Vision Transformer with Deformable Attention, CVPR 2022"
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -44,3 +45,20 @@ TINY = dict(
     input_shape=(224, 224, 3), dims=(16, 32, 64, 128), depths=(2, 2, 2, 2), heads=(1, 2, 4, 8), groups=(-1, -1, 2, 4),
     stage_spec=(("L", "S"), ("L", "S"), ("L", "D"), ("L", "D")), num_classes=5,
 )
+
+# Tsinghua Cloud share ids from the official README at tag CVPR2022.
+_TSINGHUA = {
+    "dat_tiny": "1367349deefc48efa650",
+    "dat_small": "f04b18081e3e4606adb7",
+    "dat_base": "a8d2a9645d454120b635",
+}
+WEIGHTS = {
+    name: {
+        "in1k": WeightsTag(
+            "in1k", f"https://cloud.tsinghua.edu.cn/f/{share}/?dl=1", "official", license="apache-2.0",
+            input_size=(224, 224), mean=MEAN, std=STD, file_name=f"{name}_in1k_224.pth",
+        )
+    }
+    for name, share in _TSINGHUA.items()
+}
+DEFAULT_WEIGHTS = {name: "in1k" for name in VARIANTS}
