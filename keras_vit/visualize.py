@@ -6,7 +6,9 @@ multiply the blocks' matrices; the class token's row is its attention to every p
 """
 import numpy as np
 
-from .layers import PatchEmbedding, TransformerBlock
+from .layers import ClassToken, TransformerBlock
+
+SUPPORTED = "plain token-sequence transformers (ViT and DeiT, BEiT, CCT, T2T-ViT)"
 
 
 def _call_arguments(block):
@@ -22,12 +24,17 @@ def _call_arguments(block):
 def _blocks(model):
     blocks = [layer for layer in model.layers if isinstance(layer, TransformerBlock)]
     consecutive = all(_call_arguments(b)[0] is a.output for a, b in zip(blocks, blocks[1:]))
-    if not blocks or not consecutive or not any(isinstance(layer, PatchEmbedding) for layer in model.layers):
+    if not blocks or not consecutive or len(_call_arguments(blocks[0])[0].shape) != 3:
         raise ValueError(
             f"Model '{model.name}' is not a plain stack of transformer blocks over patch tokens; "
-            "attention maps support the ViT and DeiT families."
+            f"attention maps support {SUPPORTED}."
         )
     return blocks
+
+
+def _single_input(model):
+    # The model's one input as itself, not a one-element list: Keras warns on the mismatch.
+    return model.inputs[0] if len(model.inputs) == 1 else model.inputs
 
 
 def attention_scores(model, images):
@@ -41,7 +48,7 @@ def attention_scores(model, images):
     blocks = _blocks(model)
     arguments = [_call_arguments(block) for block in blocks]
     keywords = [k for _, kw in arguments for k in kw.values()]
-    stem = keras.Model(model.inputs, [arguments[0][0]] + keywords)
+    stem = keras.Model(_single_input(model), [arguments[0][0]] + keywords)
     x, *values = keras.tree.flatten(stem(np.asarray(images), training=False))
     computed = {id(k): v for k, v in zip(keywords, values)}
     scores = []
@@ -51,25 +58,54 @@ def attention_scores(model, images):
     return scores
 
 
+def _pooling_weights(model, images):
+    """``(B, N)`` weights of a sequence-pooling layer (CCT), or ``None`` without one."""
+    import keras
+
+    pool = next((layer for layer in model.layers if hasattr(layer, "attention_pool")), None)
+    if pool is None:
+        return None
+    tokens = keras.Model(_single_input(model), pool.input)(np.asarray(images), training=False)
+    return np.asarray(pool(tokens, return_weights=True)[1])
+
+
+def _grid(model, num_tokens):
+    """(rows, cols) of ``num_tokens`` patch tokens, with the input image's aspect ratio."""
+    height, width = model.inputs[0].shape[1:3]
+    rows = int(round(np.sqrt(num_tokens * height / width)))
+    if rows < 1 or num_tokens % rows:
+        raise ValueError(f"Cannot lay {num_tokens} tokens out as a grid for a {height}x{width} input.")
+    return rows, num_tokens // rows
+
+
 def attention_rollout(model, images, num_prefix_tokens=None):
-    """Attention rollout of the class token over the patch grid.
+    """Attention rollout over the patch grid, from the class token, or from the sequence
+    pooling weights of a model without one (CCT).
 
     Returns:
         array ``(batch, grid_h, grid_w)`` in [0, 1] (each map scaled to its max).
     """
     scores = attention_scores(model, images)
     tokens = scores[0].shape[-1]
-    patch = next(layer for layer in model.layers if isinstance(layer, PatchEmbedding))
-    h, w = patch.input.shape[1] // patch.patch_size[0], patch.input.shape[2] // patch.patch_size[1]
-    prefix = tokens - h * w if num_prefix_tokens is None else num_prefix_tokens
-    if prefix < 1:
-        raise ValueError("Attention rollout needs a class token; this model has none.")
+    if num_prefix_tokens is None:
+        cls = next((layer for layer in model.layers if isinstance(layer, ClassToken)), None)
+        num_prefix_tokens = cls.num_tokens if cls is not None else 0
+    h, w = _grid(model, tokens - num_prefix_tokens)
     rollout = np.eye(tokens)[None]
     for attn in scores:
         a = attn.mean(axis=1) + np.eye(tokens)[None]
         a = a / a.sum(axis=-1, keepdims=True)
         rollout = a @ rollout
-    maps = rollout[:, 0, prefix:].reshape(-1, h, w)
+    if num_prefix_tokens >= 1:
+        maps = rollout[:, 0, num_prefix_tokens:]
+    else:
+        weights = _pooling_weights(model, images)
+        if weights is None:
+            raise ValueError("Attention rollout needs a class token or sequence pooling; this model has neither.")
+        # The pooled feature is a weighted sum of the last tokens: its attention flow is the
+        # same weighted sum of their rollout rows.
+        maps = np.einsum("bn,bnm->bm", weights, rollout)
+    maps = maps.reshape(-1, h, w)
     return maps / maps.max(axis=(1, 2), keepdims=True)
 
 

@@ -113,10 +113,23 @@ def test_features_follow_the_tokenizer():
     assert [(i["name"], i["num_chs"], i["reduction"]) for i in features.feature_info] == [("P2", 64, 4), ("P4", 48, 16)]
 
 
-def test_attention_maps_refuse_clearly():
-    """No class token (sequence pooling) and no patch embedding: keras_vit.visualize refuses."""
-    from keras_vit.visualize import attention_rollout
+def test_attention_maps_follow_the_sequence_pooling(tmp_path):
+    """No class token: the rollout starts from the sequence-pooling weights."""
+    from keras_vit.visualize import _pooling_weights, attention_rollout, attention_scores, save_attention_maps
 
     spec = keras_vit.get_model_spec("cct_2_3x2_32")
-    with pytest.raises(ValueError, match="ViT and DeiT"):
-        attention_rollout(keras_vit.create_model("cct_2_3x2_32", **spec.tiny), np.zeros((1, 32, 32, 3), "float32"))
+    model = keras_vit.create_model("cct_2_3x2_32", **spec.tiny)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    scores = attention_scores(model, x)
+    weights = _pooling_weights(model, x)
+    tokens = scores[0].shape[-1]
+    np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
+    # By hand: head-averaged attention plus identity, renormalized, multiplied over blocks.
+    rollout = np.eye(tokens)[None]
+    for a in scores:
+        a = a.mean(1) + np.eye(tokens)
+        rollout = (a / a.sum(-1, keepdims=True)) @ rollout
+    side = int(np.sqrt(tokens))
+    expected = np.einsum("bn,bnm->bm", weights, rollout).reshape(2, side, side)
+    np.testing.assert_allclose(attention_rollout(model, x), expected / expected.max(axis=(1, 2), keepdims=True), rtol=1e-5)
+    assert open(save_attention_maps(model, x, str(tmp_path / "cct.png")), "rb").read(4) == b"\x89PNG"

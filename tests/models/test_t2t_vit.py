@@ -115,10 +115,16 @@ def test_features_are_the_token_maps():
     assert [(i["name"], i["num_chs"], i["reduction"]) for i in features.feature_info] == [("P2", 16, 4), ("P3", 16, 8), ("P4", 32, 16)]
 
 
-def test_attention_maps_refuse_clearly():
-    """keras_vit.visualize reads patch grids from a PatchEmbedding, which T2T-ViT has not."""
-    from keras_vit.visualize import attention_rollout
+def test_attention_maps_from_the_class_token(tmp_path):
+    from keras_vit.visualize import attention_rollout, attention_scores, save_attention_maps
 
     spec = keras_vit.get_model_spec("t2t_vit_7")
-    with pytest.raises(ValueError, match="ViT and DeiT"):
-        attention_rollout(keras_vit.create_model("t2t_vit_7", **spec.tiny), np.zeros((1, 64, 64, 3), "float32"))
+    model = keras_vit.create_model("t2t_vit_7", **spec.tiny)
+    size = spec.tiny["input_shape"][0]
+    x = np.random.default_rng(0).uniform(0, 255, (2, size, size, 3)).astype("float32")
+    scores = attention_scores(model, x)
+    grid = int(np.sqrt(scores[0].shape[-1] - 1))
+    assert grid * grid + 1 == scores[0].shape[-1] and grid == size // 16
+    maps = attention_rollout(model, x)
+    assert maps.shape == (2, grid, grid) and np.isclose(maps.max(), 1.0)
+    assert open(save_attention_maps(model, x, str(tmp_path / "t2t.png")), "rb").read(4) == b"\x89PNG"
