@@ -80,9 +80,9 @@ def test_features_match_timm(timm_checkpoint):
     assert [other.output[k].shape[1] for k in ("P2", "P3", "P4", "P5")] == [64, 32, 16, 8]
 
 
-# Not 1000: with 1000 classes this checkpoint's safetensors header length starts with byte
-# 0x80, which keras_vit.weights.readers currently sniffs as a legacy torch pickle (reported).
-HF_CLASSES = 10
+# With 1000 classes this checkpoint's safetensors header length starts with byte 0x80 (the
+# reader once took that for a legacy torch pickle): kept as a regression case.
+HF_CLASSES = 1000
 
 
 def _hf_model(seed=1):
