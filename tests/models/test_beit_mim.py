@@ -52,6 +52,7 @@ def test_kmeans_tokenizer_ids_are_nearest_codewords():
     assert len(np.unique(tokenizer.predict(images, verbose=0))) > 4
 
 
+@pytest.mark.slow
 def test_pretraining_lowers_the_loss_and_gives_a_backbone(tmp_path):
     keras.utils.set_random_seed(0)
     images, _ = digits()
@@ -82,3 +83,14 @@ def test_pretraining_lowers_the_loss_and_gives_a_backbone(tmp_path):
 def test_masked_image_model_refuses_other_backbones():
     with pytest.raises(ValueError, match="not a BEiT backbone"):
         masked_image_model(keras_vit.create_model("mobilevit_xxs", input_shape=(64, 64, 3), num_classes=3), vocab_size=8)
+
+
+def test_pretrain_trains_the_backbone_in_place():
+    keras.utils.set_random_seed(1)
+    images, _ = digits(120)
+    backbone = keras_vit.create_model("beit_base_patch16_224", **TINY)
+    before = backbone.get_layer("blocks_0").attn.qkv.kernel.numpy().copy()
+    history, model, tokenizer = keras_vit.models.beit.pretrain(backbone, images, vocab_size=8, epochs=1, batch_size=40, min_block=2, verbose=0)
+    assert len(history.history["loss"]) == 1 and np.isfinite(history.history["loss"]).all()
+    assert model.output_shape == (None, 16, 8) and tokenizer.output_shape == (None, 16)
+    assert not np.allclose(backbone.get_layer("blocks_0").attn.qkv.kernel.numpy(), before)

@@ -10,6 +10,7 @@ from .mim import (
     PatchTokenizer,
     fit_kmeans_tokenizer,
     masked_image_model,
+    pretrain,
 )
 from .model import Beit, SharedRelativePositionBias, features
 
@@ -25,4 +26,5 @@ __all__ = [
     "SharedRelativePositionBias",
     "fit_kmeans_tokenizer",
     "masked_image_model",
+    "pretrain",
 ]

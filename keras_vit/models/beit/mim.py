@@ -286,3 +286,31 @@ class MaskedImageData(keras.utils.PyDataset):
         masks = self.masks[idx]
         labels = np.where(masks, self.ids[idx], -1).astype(np.int32)
         return {"images": self.images[idx].astype(np.float32), "mask": masks.astype(np.float32)}, labels
+
+
+def pretrain(backbone, images, *, tokenizer=None, vocab_size=64, epochs=10, batch_size=64, learning_rate=1e-3,
+             weight_decay=0.05, ratio=0.4, min_block=None, seed=0, callbacks=None, verbose="auto"):
+    """Masked-image-modeling pre-training of ``backbone`` in place; the whole recipe in one call.
+
+    Builds the default k-means tokenizer when none is given, wraps ``backbone`` with
+    :func:`masked_image_model`, and fits it on ``images`` with AdamW. Under a
+    ``tf.distribute`` strategy, call it (and create ``backbone``) inside ``strategy.scope()``.
+
+    Returns:
+        ``(history, mim_model, tokenizer)``; ``backbone`` now holds the pre-trained weights
+        (``keras_vit.save_weights(backbone, path)`` then ``create_model(..., weights=path)``).
+
+    Example:
+        >>> backbone = keras_vit.create_model("beit_base_patch16_224", input_shape=(32, 32, 3), patch_size=8, num_classes=10)
+        >>> history, _, _ = pretrain(backbone, train_images, epochs=20)
+    """
+    if tokenizer is None:
+        patch = backbone.get_layer("patch_embed").patch_size[0]
+        tokenizer = fit_kmeans_tokenizer(images, patch, vocab_size=vocab_size, seed=seed)
+    codebooks = [layer for layer in tokenizer.layers if isinstance(layer, PatchTokenizer)]
+    vocab_size = codebooks[0].vocab_size if codebooks else vocab_size
+    model = masked_image_model(backbone, vocab_size)
+    model.compile(keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay), MaskedTokenLoss())
+    data = MaskedImageData(images, tokenizer, batch_size=batch_size, ratio=ratio, min_block=min_block, seed=seed)
+    history = model.fit(data, epochs=epochs, callbacks=callbacks, verbose=verbose)
+    return history, model, tokenizer
