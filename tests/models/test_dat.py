@@ -3,7 +3,8 @@ DAT-T's 56/28/14/7 maps) matches in logits and per stage; sampled points match t
 positions; the deformable position-table resize equals the official bicubic interpolation.
 
 Fixtures: ../shared/fixtures/dat_tiny_reduced.* made with LeapLabTHU/DAT at tag CVPR2022
-(see that folder's README).
+(see that folder's README). ``data/dat_other_size.npz``: the official code's logits for the
+same checkpoint at 448x448 after its ``load_pretrained`` (``data/make_dat_other_size.py``).
 """
 import json
 import pathlib
@@ -18,6 +19,7 @@ from tests.references import require
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 NAME = "dat_tiny_reduced"
+OTHER_SIZE = pathlib.Path(__file__).with_name("data") / "dat_other_size.npz"
 
 
 def _fixture():
@@ -104,3 +106,15 @@ def test_visualize_sampled_points(fixture_model, tmp_path):
     assert pathlib.Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="not a deformable block"):
         visualize.save_deformable_points(model, arrays["input_nhwc"][:1], str(tmp_path / "x.png"), block="stages_0_0")
+
+
+def test_official_logits_at_448():
+    """At 448 (maps 112/56/28/14) the resized tables and new masks give the official logits."""
+    kwargs, _ = _fixture()
+    expected = np.load(OTHER_SIZE)[f"{NAME}/448/logits"]
+    x = np.random.default_rng(12345).standard_normal((2, 3, 448, 448)).astype(np.float32).transpose(0, 2, 3, 1)
+    model = keras_vit.create_model(
+        "dat_tiny", weights=str(FIXTURES / f"{NAME}.safetensors"), include_preprocessing=False, input_shape=(448, 448, 3), **kwargs
+    )
+    diff = float(np.abs(model.predict(x, verbose=0) - expected).max())
+    assert diff < 1e-4, f"max abs diff {diff:.2e}"
