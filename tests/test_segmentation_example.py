@@ -11,7 +11,7 @@ def test_keras_hub_deeplab_on_our_pyramid():
     import keras
 
     # --- README example begins ---
-    backbone = keras_vit.create_model("mobilevit_xxs", features_only=True, input_shape=(64, 64, 3))
+    backbone = keras_vit.create_model("pvt_v2_b0", features_only=True, input_shape=(64, 64, 3))
     deeplab = keras_hub.models.DeepLabV3Backbone(
         image_encoder=backbone,
         low_level_feature_key="P2",
@@ -33,4 +33,4 @@ def test_keras_hub_deeplab_on_our_pyramid():
     assert history.history["loss"][-1] < history.history["loss"][0]
     # The encoder inside the head is ours, with its weights.
     names = {w.path for w in segmenter.weights}
-    assert "stages_4_1_transformer_0/attn/qkv/kernel" in names
+    assert any(n.endswith("attn/kv/kernel") for n in names), sorted(names)[:20]
