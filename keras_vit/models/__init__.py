@@ -4,6 +4,7 @@ from . import deit  # noqa: F401
 from . import mobilevit  # noqa: F401
 from . import swin  # noqa: F401
 from . import pvt_v2  # noqa: F401
+from . import pvt  # noqa: F401
 from . import cct  # noqa: F401
 from . import t2t_vit  # noqa: F401
 from . import cvt  # noqa: F401
