@@ -53,7 +53,10 @@ class BestOnValidation(keras.callbacks.Callback):
         self.weights_path = os.path.join(directory, "best.weights.h5")
         self.state_path = os.path.join(directory, "best.json")
         output_fn = output_fn or (lambda y: y)
-        self._forward = tf.function(lambda x: output_fn(model(x, training=False)))
+        # One trace for every batch size (the last batch is smaller).
+        self._forward = tf.function(
+            lambda x: output_fn(model(x, training=False)),
+            input_signature=[tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)])
         self.best = None
         if os.path.exists(self.state_path) and os.path.exists(self.weights_path):
             with open(self.state_path, encoding="utf-8") as f:
@@ -193,3 +196,24 @@ class Progress(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._run_started = time.time()
+
+
+class EveryNEpochs(keras.callbacks.Callback):
+    """Forward ``on_epoch_end`` to ``callback`` every ``n`` epochs and at the last epoch.
+
+    For callbacks whose per-epoch cost rivals a short epoch (a full ``.keras`` checkpoint).
+    """
+
+    def __init__(self, callback, n, last_epoch):
+        super().__init__()
+        self.callback = callback
+        self.n = max(1, int(n))
+        self.last_epoch = last_epoch
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.callback.set_model(model)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.n == 0 or epoch + 1 >= self.last_epoch:
+            self.callback.on_epoch_end(epoch, logs)

@@ -25,7 +25,7 @@ from .defaults import resolve_recipe
 from .distill import Distiller, load_teacher, merge_student_outputs
 from .distribute import default_mixed_precision_policy, get_strategy, worker_info
 from .optim import build_optimizer
-from .monitor import BestOnValidation, Progress
+from .monitor import BestOnValidation, EveryNEpochs, Progress
 from .recipe import Recipe
 
 
@@ -221,10 +221,12 @@ def prepare(recipe=None, output_dir="runs/train", *, model=None, teacher=None,
     history_file = cb.HistoryFile(os.path.join(work_dir, "history.json"))
     callbacks = [selector, backup]
     if is_chief:
-        callbacks += [
-            cb.EpochCheckpoint(os.path.join(output_dir, "checkpoints"), model_fn=lambda: student),
-            history_file,
-        ]
+        # A .keras checkpoint costs about an epoch of the demo: keep about ten per run (the
+        # backup, written every epoch, is what resuming uses).
+        checkpoint = cb.EpochCheckpoint(os.path.join(output_dir, "checkpoints"),
+                                        model_fn=lambda: student)
+        callbacks += [EveryNEpochs(checkpoint, round(recipe.epochs / 10), recipe.epochs),
+                      history_file]
         if _tensorboard_available():
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")))
         elif verbose:
