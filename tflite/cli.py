@@ -85,7 +85,13 @@ def _add_model_arguments(parser):
 def add_export_arguments(parser):
     """Arguments of ``keras-vit export``."""
     parser.add_argument("model", help="registry name (with --weights) or .keras file")
-    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("--format", default=None, choices=FORMATS,
+                        help="output format (required unless --preset, which writes tflite)")
+    parser.add_argument("--preset", default=None, choices=("mobile",),
+                        help="mobile: export float32, float16, dynamic int8, full int8 and int8 with float "
+                             "transformer ops, time them (1 thread, XNNPACK) and keep the fastest within 0.5 "
+                             "accuracy points of float32 on the held-out labelled --data")
+    parser.add_argument("--threads", type=_positive, default=1, help="--preset: interpreter threads for timing")
     parser.add_argument("--quantize", default="none", choices=QUANTIZATIONS,
                         help="TFLite only: none (float32), float16, dynamic (int8 weights) or int8 (full integer)")
     parser.add_argument("--data", default=None,
@@ -128,6 +134,10 @@ def run_export(args):
     """Run ``keras-vit export``; prints the verification result, returns the exit code."""
     from .export import ConversionError, export_model
 
+    if args.format is None and args.preset is None:
+        return _error("give --format (tflite, saved_model or keras) or --preset mobile.")
+    if args.preset and (args.format not in (None, "tflite") or args.quantize != "none" or args.float_ops):
+        return _error("--preset chooses the TFLite quantization itself; drop --format/--quantize/--float-ops.")
     try:
         model = resolve_model(args.model, args.weights, args.image_size, args.num_classes)
         image_shape = tuple(model.inputs[0].shape[1:])
@@ -136,8 +146,17 @@ def run_export(args):
             from .data import calibration_and_eval
 
             cal, ev, ev_labels = calibration_and_eval(args.data, image_shape, args.num_calibration, args.num_verify)
-        elif args.quantize == "int8":
-            return _error("--quantize int8 needs --data (representative images from the training data).")
+        elif args.quantize == "int8" or args.preset:
+            return _error(f"{'--preset' if args.preset else '--quantize int8'} needs --data (images from the "
+                          "training data; --preset also needs their labels).")
+        if args.preset:
+            if ev_labels is None:
+                return _error("--preset needs labelled --data: it chooses by accuracy against float32.")
+            result = export_model(model, args.output, preset=args.preset, representative_data=cal, sample_images=ev,
+                                  labels=ev_labels, num_threads=args.threads, batch_size=args.batch_size,
+                                  num_calibration=args.num_calibration, overwrite=args.overwrite)
+            print(result.summary())
+            return EXIT_OK if result.passed else EXIT_FAILED
         result = export_model(
             model, args.output, format=args.format, quantize=args.quantize, representative_data=cal,
             input_dtype=args.input_dtype, output_dtype=args.output_dtype, batch_size=args.batch_size,
