@@ -26,7 +26,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Run as a script from anywhere: the repository root holds keras_vit.
@@ -76,38 +75,29 @@ def describe(path):
     )
 
 
-def interpreter(path, threads):
-    from ai_edge_litert import interpreter as lite
+def runner(path, threads):
+    from keras_vit.tflite import TFLiteRunner
 
-    it = lite.Interpreter(model_path=path, num_threads=threads)
-    it.allocate_tensors()
-    inp = it.get_input_details()[0]
-    it.set_tensor(inp["index"], np.random.default_rng(0).uniform(0, 255, inp["shape"]).astype(np.float32))
-    return it
+    return TFLiteRunner(path, num_threads=threads)
 
 
 def run_once(path):
-    it = interpreter(path, 1)
-    it.invoke()
-    return it.get_tensor(it.get_output_details()[0]["index"])
+    """Logits of one seeded-noise input (enough to compare two files of the same model)."""
+    r = runner(path, 1)
+    return r(np.random.default_rng(0).uniform(0, 255, r.input_shape).astype(np.float32))
 
 
 def time_interleaved(paths, threads, rounds, runs, warmup=2):
     """{(impl, threads): [ms per invoke]} with implementations alternating every round."""
-    interpreters = {(impl, t): interpreter(path, t) for impl, path in paths.items() for t in threads}
-    for it in interpreters.values():
-        for _ in range(warmup):
-            it.invoke()
-    samples = {key: [] for key in interpreters}
-    keys = list(interpreters)
-    for r in range(rounds):
-        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
-            it = interpreters[key]
-            it.invoke()  # re-warm caches after the other models ran
-            for _ in range(runs):
-                start = time.perf_counter()
-                it.invoke()
-                samples[key].append((time.perf_counter() - start) * 1e3)
+    runners = {(impl, t): runner(path, t) for impl, path in paths.items() for t in threads}
+    for r in runners.values():
+        r.time_invoke(runs=0, warmup=warmup)
+    samples = {key: [] for key in runners}
+    keys = list(runners)
+    for i in range(rounds):
+        for key in keys[i % len(keys):] + keys[:i % len(keys)]:
+            # warmup=1 re-warms caches after the other models ran
+            samples[key].extend(runners[key].time_invoke(runs=runs, warmup=1).tolist())
     return samples
 
 

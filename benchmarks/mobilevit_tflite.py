@@ -16,10 +16,8 @@ Usage:
 import argparse
 import collections
 import os
-import statistics
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -52,42 +50,23 @@ def export(model, size, quantize, calibration=None, workdir=None):
 
 
 def interpreter(tflite_bytes, threads=1, delegate=True):
-    from ai_edge_litert import interpreter as lite
+    """keras_vit's runner (XNNPACK on or off); ``.interpreter`` is the LiteRT interpreter."""
+    from keras_vit.tflite import TFLiteRunner
 
-    resolver = lite.OpResolverType.AUTO if delegate else lite.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    it = lite.Interpreter(model_content=tflite_bytes, num_threads=threads, experimental_op_resolver_type=resolver)
-    it.allocate_tensors()
-    return it
+    return TFLiteRunner(tflite_bytes, num_threads=threads, use_xnnpack=delegate)
 
 
-def run(it, images):
-    inp, out = it.get_input_details()[0], it.get_output_details()[0]
-    results = []
-    for image in images:
-        it.set_tensor(inp["index"], image[None].astype(inp["dtype"]))
-        it.invoke()
-        value = it.get_tensor(out["index"])[0].astype(np.float32)
-        scale, zero = out["quantization"]
-        results.append((value - zero) * scale if scale else value)
-    return np.stack(results)
+def run(runner, images):
+    """Logits of ``images`` one at a time (batch-1 files), dequantized by the runner."""
+    return np.concatenate([runner(image[None]) for image in images])
 
 
-def latency_ms(it, size, runs=30, warmup=5):
-    inp = it.get_input_details()[0]
-    x = np.random.default_rng(0).uniform(0, 255, (1, size, size, 3)).astype(inp["dtype"])
-    it.set_tensor(inp["index"], x)
-    for _ in range(warmup):
-        it.invoke()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        it.invoke()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+def latency_ms(runner, size, runs=30, warmup=5):
+    return float(np.median(runner.time_invoke(runs=runs, warmup=warmup)))
 
 
 def op_histogram(tflite_bytes):
-    it = interpreter(tflite_bytes, delegate=False)
+    it = interpreter(tflite_bytes, delegate=False).interpreter
     return collections.Counter(d["op_name"] for d in it._get_ops_details())
 
 
@@ -96,7 +75,7 @@ def delegate_report(tflite_bytes):
         from keras_vit.tflite.runtime import delegate_coverage
     except ImportError:
         return "n/a"
-    report = delegate_coverage(interpreter(tflite_bytes))
+    report = delegate_coverage(interpreter(tflite_bytes).interpreter)
     return f"{report.num_partitions} XNNPACK partition(s), outside: {report.outside or 'none'}"
 
 
