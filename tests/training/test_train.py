@@ -80,7 +80,7 @@ def test_mirrored_strategy_over_two_logical_cpus_with_distillation(tmp_path):
 def test_export_table_and_files(tmp_path, tiny_recipe_file, capsys):
     from keras_vit.training import train
 
-    result = train(tiny_recipe_file, str(tmp_path), epochs=1, export=True, verbose=0)
+    result = train(tiny_recipe_file, str(tmp_path), epochs=1, export=True, verbose=2)
     for name in ("saved_model", "model_float32.tflite", "model_int8.tflite", "export.json"):
         assert (tmp_path / name).exists(), name
     rows = {r["format"]: r for r in result.metrics["export"]}
