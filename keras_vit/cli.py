@@ -21,6 +21,7 @@ import warnings
 # subcommand -> (module, add-arguments function, run function, help)
 SUBCOMMANDS = {
     "train": ("keras_vit.training.cli", "add_train_arguments", "run_train", "train a model (tf.distribute, recipes, export)"),
+    "pretrain": ("keras_vit.training.pretrain", "add_pretrain_arguments", "run_pretrain", "BEiT masked-image-modeling pre-training"),
     "export": ("keras_vit.tflite.cli", "add_export_arguments", "run_export", "export to SavedModel, .keras or TFLite, verified"),
     "predict": ("keras_vit.tflite.cli", "add_predict_arguments", "run_predict", "top-k labels of images with a .tflite or .keras model"),
     "benchmark": ("keras_vit.tflite.cli", "add_benchmark_arguments", "run_benchmark", "TFLite size, latency, memory and accuracy table"),

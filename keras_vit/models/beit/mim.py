@@ -256,10 +256,13 @@ class MaskedImageData(keras.utils.PyDataset):
         batch_size: images per batch.
         ratio: masked fraction (0.4 in BEiT).
         seed: masking and shuffling seed.
+        drop_remainder: yield full batches only (for ``tf.distribute`` strategies).
     """
 
-    def __init__(self, images, tokenizer, batch_size=64, ratio=0.4, min_block=None, seed=0, shuffle=True, **kwargs):
+    def __init__(self, images, tokenizer, batch_size=64, ratio=0.4, min_block=None, seed=0, shuffle=True,
+                 drop_remainder=False, **kwargs):
         super().__init__(**kwargs)
+        self.drop_remainder = drop_remainder
         self.images = np.asarray(images)
         self.ids = np.asarray(tokenizer.predict(self.images, batch_size=256, verbose=0)).astype(np.int32)
         patches = self.ids.shape[1]
@@ -274,6 +277,10 @@ class MaskedImageData(keras.utils.PyDataset):
         self.on_epoch_end()
 
     def __len__(self):
+        # drop_remainder: only full batches (a new random remainder is left out each epoch),
+        # which tf.distribute needs to split every batch evenly across replicas.
+        if self.drop_remainder:
+            return max(len(self.images) // self.batch_size, 1)
         return math.ceil(len(self.images) / self.batch_size)
 
     def on_epoch_end(self):
