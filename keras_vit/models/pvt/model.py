@@ -105,8 +105,9 @@ def PyramidVisionTransformer(
 
 
 def features(model, out_indices=None):
-    """PVT feature pyramid: the maps after stages 1-3 (no norm, as the official detection
-    backbone) and the last stage's normalized patch tokens (strides 4 … 32: ``P2`` … ``P5``)."""
+    """PVT feature pyramid: the maps after stages 1-3 (un-normalized: the reference has a
+    LayerNorm only after the last stage) and the last stage's normalized patch tokens
+    (strides 4 … 32: ``P2`` … ``P5``), as transformers' per-stage hidden states."""
     levels, stage = [], 1
     names = {layer.name for layer in model.layers}
     while f"block{stage}_map" in names:
