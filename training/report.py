@@ -6,13 +6,13 @@ import numpy as np
 from .callbacks import atomic_write_json
 
 
-def _pyplot():
-    import matplotlib
+def _figure(figsize):
+    """A figure drawn off-screen, without pyplot: works on headless machines and leaves the
+    backend of a notebook (inline plots) alone."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # Files only: works on headless machines and in CI.
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
 
 
 def _save_figure(fig, path):
@@ -31,10 +31,9 @@ def plot_history(history, output_dir):
     Returns:
         The paths written.
     """
-    plt = _pyplot()
     paths = []
     for metric in ("loss", "accuracy"):
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = _figure((6, 4))
         for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
             values = history.get(key)
             if values and any(v is not None for v in values):
@@ -46,7 +45,6 @@ def plot_history(history, output_dir):
         ax.legend()
         path = os.path.join(output_dir, f"{metric}.png")
         _save_figure(fig, path)
-        plt.close(fig)
         paths.append(path)
     return paths
 
@@ -60,10 +58,9 @@ def confusion_matrix(labels, predictions, num_classes):
 
 def plot_confusion_matrix(matrix, class_names, path, title="Confusion matrix (test)"):
     """Write the confusion matrix as a PNG heat map with counts."""
-    plt = _pyplot()
     n = len(class_names)
     size = min(max(4, 0.45 * n + 2), 20)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig, ax = _figure((size, size))
     ax.imshow(matrix, cmap="Blues")
     if n <= 30:
         ax.set_xticks(range(n), class_names, rotation=90 if n > 10 else 0)
@@ -77,7 +74,6 @@ def plot_confusion_matrix(matrix, class_names, path, title="Confusion matrix (te
     ax.set_ylabel("true")
     ax.set_title(title)
     _save_figure(fig, path)
-    plt.close(fig)
     return path
 
 
