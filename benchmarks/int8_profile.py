@@ -1,0 +1,179 @@
+"""Where selective int8 spends its time, and what keeping more ops in float buys.
+
+For MobileViT-XXS (256x256) and ViT-Ti/16 (224x224), random weights (latency does not depend
+on them; calibration uses smooth seeded images), this exports float32, dynamic-range int8,
+full int8 and int8 with several ``float_ops`` sets, then prints per variant:
+
+* the number of QUANTIZE / DEQUANTIZE nodes (each float island costs one pair),
+* XNNPACK partitions and the ops left outside the delegate (with their output dtype),
+* the median latency at 1 thread over interleaved rounds and the ratio to float32.
+
+All interpreters are loaded at once and invoked in turn, in a rotating order, every round, so
+that load from other processes hits every variant alike; read the ratios, not the times.
+
+Usage:
+    python benchmarks/int8_profile.py [--models mobilevit_xxs vit_tiny_patch16_224]
+        [--rounds 7] [--runs 10] [--threads 1] [--num-calibration 32]
+
+This is a script, not a test: timings depend on the machine and its load.
+"""
+import argparse
+import collections
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # perf.py (peer builders)
+
+import numpy as np  # noqa: E402
+
+SIZES = {"mobilevit_xxs": 256, "vit_tiny_patch16_224": 224}
+
+
+def variants():
+    """(label, export kwargs): the candidates of the mobile preset plus extra float-op sets."""
+    from keras_vit.tflite.presets import RESIDUAL_FLOAT_OPS
+    from keras_vit.tflite.convert import TRANSFORMER_FLOAT_OPS
+
+    return [
+        ("float32", dict(quantize="none")),
+        ("dynamic", dict(quantize="dynamic")),
+        ("int8 full", dict(quantize="int8", input_dtype="uint8")),
+        ("int8 float=transformer", dict(quantize="int8", input_dtype="uint8", float_ops="transformer")),
+        ("int8 float=transformer+ADD", dict(quantize="int8", input_dtype="uint8",
+                                            float_ops=list(TRANSFORMER_FLOAT_OPS) + ["ADD"])),
+        ("int8 float=residual", dict(quantize="int8", input_dtype="uint8", float_ops=list(RESIDUAL_FLOAT_OPS))),
+    ]
+
+
+def smooth_images(n, size, seed=0):
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, (n, 8, 8, 3))
+    x = np.repeat(np.repeat(coarse, -(-size // 8), axis=1), -(-size // 8), axis=2)[:, :size, :size]
+    return np.clip(x + rng.normal(0, 12, x.shape), 0, 255).astype(np.float32)
+
+
+def describe(path):
+    """Q/DQ counts, partitions, and ``op(dtype) xN`` for nodes outside XNNPACK."""
+    from keras_vit.tflite import TFLiteRunner, inspect_ops
+    from keras_vit.tflite.runtime import delegate_coverage
+
+    ops, _ = inspect_ops(path)
+    runner = TFLiteRunner(path, num_threads=1)
+    report = delegate_coverage(runner.interpreter)
+    # Output dtypes of the undelegated nodes, from an undelegated interpreter (same node order).
+    plain = TFLiteRunner(path, use_xnnpack=False).interpreter
+    dtypes = {t["index"]: np.dtype(t["dtype"]).name for t in plain.get_tensor_details()}
+    outside = collections.Counter()
+    nodes = plain._get_ops_details()
+    for index, name in report.outside_nodes:
+        node = nodes[index]
+        ins = "/".join(sorted({dtypes[int(t)] for t in node["inputs"] if t >= 0}))
+        outside[f"{name}({ins}->{dtypes[int(node['outputs'][0])]})"] += 1
+    return {
+        "quantize": ops.get("QUANTIZE", 0), "dequantize": ops.get("DEQUANTIZE", 0),
+        "ops": sum(ops.values()), "partitions": report.num_partitions,
+        "outside": ", ".join(f"{k} x{v}" for k, v in sorted(outside.items())) or "none",
+    }
+
+
+def time_interleaved(paths, threads, rounds, runs):
+    """{label: [median ms of each round]}, all interpreters invoked in turn every round."""
+    from keras_vit.tflite import TFLiteRunner
+
+    runners = {label: TFLiteRunner(p, num_threads=threads) for label, p in paths.items()}
+    for r in runners.values():
+        r.time_invoke(runs=3, warmup=3)
+    medians = {label: [] for label in runners}
+    labels = list(runners)
+    for i in range(rounds):
+        for label in labels[i % len(labels):] + labels[: i % len(labels)]:
+            medians[label].append(float(np.median(runners[label].time_invoke(runs=runs, warmup=1))))
+    return medians
+
+
+def export_peer(name, size, workdir):
+    """kecam's float32 TFLite of the same architecture (fed raw pixels), or None when not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("keras_cv_attention_models") is None:
+        print("note: kecam float32 skipped: pip install keras-cv-attention-models to time it", file=sys.stderr)
+        return None
+    from perf import kecam_model
+
+    from keras_vit.tflite import export_model
+
+    path = os.path.join(workdir, f"{name}_kecam_float32.tflite")
+    export_model(kecam_model(name, size), path, verify=False, overwrite=True)
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="+", default=list(SIZES))
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--num-calibration", type=int, default=32)
+    parser.add_argument("--workdir", default=None)
+    parser.add_argument("--only", nargs="*", default=None, help="variant labels to run (default: all)")
+    parser.add_argument("--no-peer", action="store_true",
+                        help="do not time kecam's float32 TFLite (timed when keras-cv-attention-models is installed)")
+    args = parser.parse_args(argv)
+
+    import keras
+
+    import keras_vit
+    from keras_vit.tflite import export_model
+
+    workdir = args.workdir or tempfile.mkdtemp(prefix="int8_profile_")
+    print(f"# int8 profile: {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f}, {args.threads} thread(s), median of {args.rounds} interleaved rounds "
+          f"x {args.runs} invokes")
+    for name in args.models:
+        size = SIZES.get(name, 224)
+        keras.utils.set_random_seed(0)
+        model = keras_vit.create_model(name, input_shape=(size, size, 3))
+        cal = smooth_images(args.num_calibration, size)
+        paths, info = {}, {}
+        for label, kwargs in variants():
+            if args.only and label not in args.only:
+                continue
+            path = os.path.join(workdir, f"{name}_{label.replace(' ', '_').replace('=', '-')}.tflite")
+            t0 = time.perf_counter()
+            export_model(model, path, representative_data=cal, num_calibration=args.num_calibration,
+                         verify=False, overwrite=True, **kwargs)
+            paths[label] = path
+            info[label] = describe(path)
+            info[label]["size"] = os.path.getsize(path) / 1e6
+            print(f"  exported {name} {label} in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+        peer = None if args.no_peer else export_peer(name, size, workdir)
+        if peer:
+            paths["kecam float32"] = peer
+            info["kecam float32"] = describe(peer)
+            info["kecam float32"]["size"] = os.path.getsize(peer) / 1e6
+        load_before = os.getloadavg()[0]
+        medians = time_interleaved(paths, args.threads, args.rounds, args.runs)
+        base = statistics.median(medians["float32"]) if "float32" in medians else None
+        peer_ms = statistics.median(medians["kecam float32"]) if "kecam float32" in medians else None
+        print(f"\n## {name} {size}x{size} (load average {load_before:.1f} -> {os.getloadavg()[0]:.1f})\n")
+        print("| variant | MB | ops | QUANTIZE | DEQUANTIZE | partitions | median ms (min-max of rounds) "
+              "| float32 / variant | kecam float32 / variant | outside XNNPACK |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for label, m in medians.items():
+            d = info[label]
+            med = statistics.median(m)
+            ratio = f"{base / med:.2f}" if base else "-"
+            peer_ratio = f"{peer_ms / med:.2f}" if peer_ms else "-"
+            print(f"| {label} | {d['size']:.2f} | {d['ops']} | {d['quantize']} | {d['dequantize']} | "
+                  f"{d['partitions']} | {med:.2f} ({min(m):.2f}-{max(m):.2f}) | {ratio} | {peer_ratio} | "
+                  f"{d['outside']} |")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
