@@ -36,8 +36,8 @@ SIZES = {"mobilevit_xxs": 256, "vit_tiny_patch16_224": 224}
 
 def variants():
     """(label, export kwargs): the candidates of the mobile preset plus extra float-op sets."""
-    from keras_vit.tflite.presets import RESIDUAL_FLOAT_OPS
     from keras_vit.tflite.convert import TRANSFORMER_FLOAT_OPS
+    from keras_vit.tflite.presets import TRANSFORMER_GELU_FLOAT_OPS
 
     return [
         ("float32", dict(quantize="none")),
@@ -46,7 +46,8 @@ def variants():
         ("int8 float=transformer", dict(quantize="int8", input_dtype="uint8", float_ops="transformer")),
         ("int8 float=transformer+ADD", dict(quantize="int8", input_dtype="uint8",
                                             float_ops=list(TRANSFORMER_FLOAT_OPS) + ["ADD"])),
-        ("int8 float=residual", dict(quantize="int8", input_dtype="uint8", float_ops=list(RESIDUAL_FLOAT_OPS))),
+        ("int8 float=transformer+GELU", dict(quantize="int8", input_dtype="uint8",
+                                             float_ops=list(TRANSFORMER_GELU_FLOAT_OPS))),
     ]
 
 
@@ -121,6 +122,8 @@ def main(argv=None):
     parser.add_argument("--num-calibration", type=int, default=32)
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--only", nargs="*", default=None, help="variant labels to run (default: all)")
+    parser.add_argument("--extra", nargs="*", default=[], metavar="MODEL:LABEL=PATH",
+                        help="also time a file made earlier (e.g. by a previous version: 'before')")
     parser.add_argument("--no-peer", action="store_true",
                         help="do not time kecam's float32 TFLite (timed when keras-cv-attention-models is installed)")
     args = parser.parse_args(argv)
@@ -151,6 +154,12 @@ def main(argv=None):
             info[label] = describe(path)
             info[label]["size"] = os.path.getsize(path) / 1e6
             print(f"  exported {name} {label} in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+        for extra in args.extra:
+            model_name, _, rest = extra.partition(":")
+            label, _, path = rest.partition("=")
+            if model_name == name:
+                paths[label], info[label] = path, describe(path)
+                info[label]["size"] = os.path.getsize(path) / 1e6
         peer = None if args.no_peer else export_peer(name, size, workdir)
         if peer:
             paths["kecam float32"] = peer
