@@ -47,6 +47,9 @@ def run_seed(seed, out):
                "--output", out, "--seed", str(seed), "--export", "--progress", "epochs"]
     done = subprocess.run(command, capture_output=True, text=True)
     wall = time.time() - started
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "stderr.txt"), "w", encoding="utf-8") as f:
+        f.write(done.stderr)  # a normal run writes nothing there
     if done.returncode != 0:
         raise SystemExit(f"seed {seed} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     with open(os.path.join(out, "metrics.json"), encoding="utf-8") as f:
