@@ -67,8 +67,17 @@ def __dir__():
     return sorted(set(globals()) | set(_EXPORTS))
 
 
-def _register_now():
+def _command_line():
+    """True in ``keras-vit ...`` and ``python -m keras_vit.cli`` / ``keras_vit.training.cli``."""
     if os.path.basename(sys.argv[0] if sys.argv and sys.argv[0] else "").startswith("keras-vit"):
+        return True
+    argv = list(getattr(sys, "orig_argv", []))
+    return any(a == "-m" and b in ("keras_vit.cli", "keras_vit.training.cli")
+               for a, b in zip(argv, argv[1:]))
+
+
+def _register_now():
+    if _command_line():
         return False  # the command line: keras_vit.cli registers after parsing
     try:
         import keras  # noqa: F401

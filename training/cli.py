@@ -104,9 +104,13 @@ def main(argv=None):
     quiet_logs(verbose)
     if not verbose:
         filter_native_stderr()
+    from keras_vit.cli import register_layers
+
     parser = argparse.ArgumentParser(prog="keras-vit train", description=__doc__.splitlines()[0])
     add_train_arguments(parser)
-    return run_train(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    register_layers()
+    return run_train(args)
 
 
 if __name__ == "__main__":
