@@ -11,6 +11,24 @@ from .layers import ClassToken, TransformerBlock
 SUPPORTED = "plain token-sequence transformers (ViT and DeiT, BEiT, CCT, T2T-ViT)"
 
 
+def _figure(figsize):
+    """A matplotlib figure drawn without pyplot: no backend switch, so a notebook's inline
+    plots keep working, and nothing stays open after saving."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize)
+
+
+def _save_png(fig, path):
+    """Writes ``fig`` to ``path`` atomically; returns ``path``."""
+    from .utils.io import atomic_path
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    return path
+
+
 def _call_arguments(block):
     """A block's token input and the tensors it takes as keywords (BEiT's shared
     ``attention_bias``), as the functional graph recorded them."""
@@ -118,18 +136,11 @@ def save_attention_maps(model, images, path, titles=None):
         path: output ``.png``; written atomically.
         titles: optional caption per image (e.g. predicted labels).
     """
-    import os
-    import tempfile
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     images = np.asarray(images)
     maps = attention_rollout(model, images)
     n = len(images)
-    fig, axes = plt.subplots(n, 2, figsize=(5, 2.5 * n), squeeze=False)
+    fig = _figure((5, 2.5 * n))
+    axes = fig.subplots(n, 2, squeeze=False)
     for i in range(n):
         shown = np.clip(images[i], 0, 255).astype("uint8")
         if shown.shape[-1] == 1:
@@ -141,18 +152,7 @@ def save_attention_maps(model, images, path, titles=None):
         axes[i, 1].set_title("attention rollout", fontsize=8)
         for ax in axes[i]:
             ax.axis("off")
-    fig.tight_layout()
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return _save_png(fig, path)
 
 
 def deformable_points(model, images):
@@ -196,13 +196,7 @@ def save_deformable_points(model, images, path, block=None):
         path: output ``.png``; written atomically.
         block: name of the deformable block to draw (default: the last one).
     """
-    import os
-    import tempfile
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
 
     images = np.asarray(images)
     points = deformable_points(model, images)
@@ -210,25 +204,15 @@ def save_deformable_points(model, images, path, block=None):
     if name not in points:
         raise ValueError(f"{name!r} is not a deformable block of '{model.name}'; blocks: {', '.join(points)}.")
     n = len(images)
-    fig, axes = plt.subplots(1, n, figsize=(3 * n, 3), squeeze=False)
+    fig = _figure((3 * n, 3))
+    axes = fig.subplots(1, n, squeeze=False)
     for i in range(n):
         ax = axes[0, i]
         ax.imshow(np.clip(images[i], 0, 255).astype("uint8"))
         for g, group in enumerate(points[name][i]):
-            ax.scatter(group[:, 0], group[:, 1], s=4, color=plt.cm.tab10(g % 10), alpha=0.8)
+            ax.scatter(group[:, 0], group[:, 1], s=4, color=colormaps["tab10"](g % 10), alpha=0.8)
         ax.set_xlim(-0.5, images.shape[2] - 0.5)
         ax.set_ylim(images.shape[1] - 0.5, -0.5)
         ax.set_title(name, fontsize=8)
         ax.axis("off")
-    fig.tight_layout()
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return _save_png(fig, path)
