@@ -283,7 +283,7 @@ def _table(title, header, rows):
 
 def run(args):
     """Benchmark every model and format in ``args``; prints markdown tables."""
-    from .cli import resolve_model
+    from .export import resolve_model
     from .export import export_model
 
     formats = [_parse_format(e) for e in args.formats]

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from .export import FORMATS, QUANTIZATIONS
+from .export import FORMATS, QUANTIZATIONS, resolve_model
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -46,34 +46,6 @@ def _non_negative(value):
     if number < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return number
-
-
-def resolve_model(spec, weights=None, image_size=None, num_classes=None):
-    """A ``keras.Model`` from a `.keras` file or a keras_vit registry name.
-
-    Args:
-        spec: path ending in ``.keras``, or a registry name such as ``vit_tiny_patch16_224``.
-        weights: weights tag or file for a registry model.
-        image_size: square input size for a registry model (default: the variant's own).
-        num_classes: classifier classes for a registry model (default: the variant's own).
-    """
-    import keras_vit
-
-    from .export import load_keras_model
-
-    if spec.endswith(".keras"):
-        if weights:
-            raise ValueError("--weights applies to registry names, not .keras files.")
-        return load_keras_model(spec)
-    names = keras_vit.list_models()
-    if spec not in names:
-        raise ValueError(f"Unknown model {spec!r}: not a .keras file nor one of {', '.join(names)}.")
-    kwargs = {"weights": weights}
-    if image_size:
-        kwargs["input_shape"] = (image_size, image_size, 3)
-    if num_classes:
-        kwargs["num_classes"] = num_classes
-    return keras_vit.create_model(spec, **kwargs)
 
 
 def _add_model_arguments(parser):

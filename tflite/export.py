@@ -143,6 +143,32 @@ def load_keras_model(path):
         ) from None
 
 
+def resolve_model(spec, weights=None, image_size=None, num_classes=None):
+    """A ``keras.Model`` from a `.keras` file or a keras_vit registry name.
+
+    Args:
+        spec: path ending in ``.keras``, or a registry name such as ``vit_tiny_patch16_224``.
+        weights: weights tag or file for a registry model.
+        image_size: square input size for a registry model (default: the variant's own).
+        num_classes: classifier classes for a registry model (default: the variant's own).
+    """
+    import keras_vit
+
+    if spec.endswith(".keras"):
+        if weights:
+            raise ValueError("--weights applies to registry names, not .keras files.")
+        return load_keras_model(spec)
+    names = keras_vit.list_models()
+    if spec not in names:
+        raise ValueError(f"Unknown model {spec!r}: not a .keras file nor one of {', '.join(names)}.")
+    kwargs = {"weights": weights}
+    if image_size:
+        kwargs["input_shape"] = (image_size, image_size, 3)
+    if num_classes:
+        kwargs["num_classes"] = num_classes
+    return keras_vit.create_model(spec, **kwargs)
+
+
 def _validate_args(format, quantize, input_dtype, output_dtype, batch_size):
     if format not in FORMATS:
         raise ValueError(f"Unknown format {format!r}; choose one of {', '.join(FORMATS)}.")
@@ -397,4 +423,5 @@ def export_model(
         candidate = run(images)
         result.verification = compare(reference, candidate, quantize, labels if sample_images is not None else None,
                                       tolerance, min_top1_agreement)
+        result.verification.on_noise = sample_images is None and representative_data is None
     return result

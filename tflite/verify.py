@@ -27,6 +27,8 @@ class Verification:
         top1_agreement: fraction of samples whose argmax matches Keras.
         num_samples: verification images used.
         accuracy / keras_accuracy: accuracy of the export and of Keras when labels exist.
+        on_noise: the images were seeded uniform noise (no data was given): a weaker check,
+            since real images exercise the model differently.
     """
 
     passed: bool
@@ -39,12 +41,14 @@ class Verification:
     num_samples: int
     accuracy: float = None
     keras_accuracy: float = None
+    on_noise: bool = False
 
     def summary(self):
         cmp = "<=" if self.metric.startswith("max_abs") else ">="
         text = (
             f"{'PASSED' if self.passed else 'FAILED'}: {self.metric} = {self.value:.3g} "
-            f"({cmp} {self.threshold:g} required) on {self.num_samples} samples; "
+            f"({cmp} {self.threshold:g} required) on {self.num_samples} "
+            f"{'noise images (no --data given)' if self.on_noise else 'samples'}; "
             f"max|diff| {self.max_abs_diff:.3g}, top-1 agreement {self.top1_agreement:.3f}"
         )
         if self.accuracy is not None:

@@ -164,3 +164,10 @@ def test_every_family_builtin_only_and_delegated(family, pixel_data, tmp_path):
             assert result.ops_outside_delegate == {} and result.delegate_partitions == 1
         elif quantize in ("float16", "dynamic"):
             assert result.passed, f"{quantize}: {result.verification.summary()}"
+
+
+def test_verification_on_noise_says_so(toy_vit, pixel_data, tmp_path):
+    noise = export_model(toy_vit, tmp_path / "noise.tflite")
+    assert noise.verification.on_noise and "noise images (no --data given)" in noise.verification.summary()
+    data = export_model(toy_vit, tmp_path / "data.tflite", sample_images=pixel_data[:4])
+    assert not data.verification.on_noise and "on 4 samples" in data.verification.summary()
