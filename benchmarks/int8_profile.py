@@ -27,7 +27,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # perf.py (peer builders)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # peers.py (peer builders)
 
 import numpy as np  # noqa: E402
 
@@ -104,7 +104,7 @@ def export_peer(name, size, workdir):
     if importlib.util.find_spec("keras_cv_attention_models") is None:
         print("note: kecam float32 skipped: pip install keras-cv-attention-models to time it", file=sys.stderr)
         return None
-    from perf import kecam_model
+    from peers import kecam_model
 
     from keras_vit.tflite import export_model
 
@@ -124,6 +124,8 @@ def main(argv=None):
     parser.add_argument("--only", nargs="*", default=None, help="variant labels to run (default: all)")
     parser.add_argument("--extra", nargs="*", default=[], metavar="MODEL:LABEL=PATH",
                         help="also time a file made earlier (e.g. by a previous version: 'before')")
+    parser.add_argument("--reuse", action="store_true",
+                        help="time the files an earlier run of this script left in --workdir instead of exporting")
     parser.add_argument("--no-peer", action="store_true",
                         help="do not time kecam's float32 TFLite (timed when keras-cv-attention-models is installed)")
     args = parser.parse_args(argv)
@@ -148,6 +150,10 @@ def main(argv=None):
                 continue
             path = os.path.join(workdir, f"{name}_{label.replace(' ', '_').replace('=', '-')}.tflite")
             t0 = time.perf_counter()
+            if args.reuse and os.path.exists(path):
+                paths[label], info[label] = path, describe(path)
+                info[label]["size"] = os.path.getsize(path) / 1e6
+                continue
             export_model(model, path, representative_data=cal, num_calibration=args.num_calibration,
                          verify=False, overwrite=True, **kwargs)
             paths[label] = path
@@ -156,7 +162,7 @@ def main(argv=None):
             print(f"  exported {name} {label} in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
         for extra in args.extra:
             model_name, _, rest = extra.partition(":")
-            label, _, path = rest.partition("=")
+            label, _, path = rest.rpartition("=")
             if model_name == name:
                 paths[label], info[label] = path, describe(path)
                 info[label]["size"] = os.path.getsize(path) / 1e6

@@ -34,6 +34,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # peers.py
 
 try:  # torch and timm must be imported before TensorFlow in one process (else the process dies)
     import torch
@@ -42,6 +43,7 @@ except ImportError:  # pragma: no cover - optional peer
     torch = timm = None
 
 import numpy as np  # noqa: E402
+from peers import kecam_model, keras_hub_model  # noqa: E402
 
 #: Each family's smallest registry model and the input size it is timed at.
 SMALLEST = {
@@ -226,37 +228,6 @@ def torch_runner(name, size, batch, train):
         opt.step()
 
     return step
-
-
-def kecam_model(name, size):
-    import keras
-
-    os.environ["KECAM_BACKEND"] = "keras_core"
-    sys.modules.setdefault("keras_core", keras)
-    if name == "mobilevit_xxs":
-        from keras_cv_attention_models import mobilevit
-
-        inner = mobilevit.MobileViT_XXS(input_shape=(size, size, 3), pretrained=None, classifier_activation=None)
-    else:
-        from keras_cv_attention_models import beit
-
-        inner = beit.ViT(depth=12, embed_dim=192, num_heads=3, patch_size=16, input_shape=(size, size, 3),
-                         num_classes=1000, classifier_activation=None, pretrained=None)
-    inputs = keras.Input((size, size, 3))
-    return keras.Model(inputs, inner(keras.layers.Rescaling(1 / 255.0)(inputs)))
-
-
-def keras_hub_model(name, size):
-    import keras
-    import keras_hub
-
-    if name != "vit_tiny_patch16_224":
-        raise ImportError("keras-hub has no MobileViT")
-    backbone = keras_hub.models.ViTBackbone(image_shape=(size, size, 3), patch_size=16, num_layers=12, num_heads=3,
-                                            hidden_dim=192, mlp_dim=768)
-    inputs = keras.Input((size, size, 3))
-    tokens = backbone(keras.layers.Rescaling(1 / 255.0)(inputs))
-    return keras.Model(inputs, keras.layers.Dense(1000)(tokens[:, 0]))
 
 
 def time_rotating(fns, rounds, steps, warmup):

@@ -144,7 +144,7 @@ def choose(measurements, max_accuracy_drop=MAX_ACCURACY_DROP):
         if m.error:
             continue
         passed_over.append(f"{m.name} is faster ({m.latency_ms:.2f} ms) but loses "
-                           f"{100 * (base.accuracy - m.accuracy):.2f} points of accuracy")
+                           f"{100 * (base.accuracy - m.accuracy):.3g} points of accuracy")
     reason = (f"fastest within {100 * max_accuracy_drop:.1f} accuracy points of float32: "
               f"{best.latency_ms:.2f} ms against float32's {base.latency_ms:.2f} ms "
               f"({base.latency_ms / best.latency_ms:.2f}x), accuracy {100 * best.accuracy:.2f}% against "
