@@ -7,6 +7,7 @@ others, and the machine's load. The test split is the same for every seed (``spl
 
     python benchmarks/demo_seeds.py                    # seeds 0 1 2, outputs under runs/demo_seeds
     python benchmarks/demo_seeds.py --seeds 0 --out /tmp/demo
+    python benchmarks/demo_seeds.py --model cct_2_3x2_32 --out runs/demo_cct   # another model
 
 The README quotes its output; say there whether the machine was shared.
 """
@@ -39,12 +40,14 @@ def _versions():
     return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else "?"
 
 
-def run_seed(seed, out):
+def run_seed(seed, out, model=None):
     """One `keras-vit train --data digits --export` run; returns its row."""
     load_before = os.getloadavg()[0]
     started = time.time()
     command = [sys.executable, "-m", "keras_vit.cli", "train", "--data", "digits",
                "--output", out, "--seed", str(seed), "--export", "--progress", "epochs"]
+    if model:
+        command += ["--model", model]
     done = subprocess.run(command, capture_output=True, text=True)
     wall = time.time() - started
     os.makedirs(out, exist_ok=True)
@@ -104,6 +107,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", default="runs/demo_seeds")
+    parser.add_argument("--model", help="another model with the default recipe sized for it (e.g. cct_2_3x2_32)")
     args = parser.parse_args(argv)
     print(f"machine: {_machine()}; {_versions()}", flush=True)
     rows = []
@@ -111,7 +115,7 @@ def main(argv=None):
         out = os.path.join(args.out, f"seed-{seed}")
         if os.path.exists(os.path.join(out, "metrics.json")):
             raise SystemExit(f"{out} holds a finished run; remove it or choose another --out")
-        rows.append(run_seed(seed, out))
+        rows.append(run_seed(seed, out, args.model))
         print(json.dumps(rows[-1]), flush=True)
     print(table(rows))
     with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as f:
