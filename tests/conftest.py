@@ -13,3 +13,21 @@ try:  # noqa: SIM105
     import timm  # noqa: F401
 except ImportError:
     pass
+
+import gc  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_models_between_modules():
+    """Drop Keras' global state and collect garbage after each test module: the suite builds
+    hundreds of models in one process, and without this its memory grows past 10 GB."""
+    yield
+    try:
+        import keras
+
+        keras.backend.clear_session()
+    except ImportError:
+        pass
+    gc.collect()
