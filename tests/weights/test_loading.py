@@ -165,10 +165,15 @@ def test_npz_with_pickled_objects_is_refused(tmp_path):
 
 def test_keras_file_with_lambda_is_refused(tmp_path):
     marker = tmp_path / "pwned"
+    marker_path = str(marker)
     inputs = keras.Input((4,))
-    outputs = keras.layers.Lambda(lambda x: x * 2)(inputs)
+    # The Lambda's code creates the marker whenever it runs: building the model here does,
+    # so the marker is removed before the load that must not run it.
+    outputs = keras.layers.Lambda(lambda x: (open(marker_path, "w").close(), x * 2)[1])(inputs)
     path = tmp_path / "evil.keras"
     keras.Model(inputs, outputs).save(str(path))
+    assert marker.exists()
+    marker.unlink()
     with zipfile.ZipFile(path) as zf:
         assert "config.json" in zf.namelist()
     with pytest.raises(keras_vit.UnsafeCheckpointError, match="Lambda"):
