@@ -32,6 +32,8 @@ class Preprocessing(layers.Layer):
             raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}.")
         if len(mean) != len(std):
             raise ValueError(f"mean and std need one value per channel, got {len(mean)} and {len(std)}.")
+        if any(not float(s) > 0 for s in std):
+            raise ValueError(f"std must be positive for every channel (it divides the pixels), got {tuple(std)}.")
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
         self.scale = float(scale)

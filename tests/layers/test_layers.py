@@ -3,6 +3,8 @@ import keras
 import numpy as np
 import pytest
 
+import keras_vit
+
 from keras_vit import layers as kl
 from tests.references import require
 
@@ -91,3 +93,11 @@ def test_attention_over_a_single_token_is_its_value():
     np.testing.assert_array_equal(scores, np.ones((3, 2, 1, 1), "float32"))
     v = np.asarray(layer.qkv(x))[..., 16:]
     np.testing.assert_allclose(out, np.asarray(layer.proj(v)), atol=1e-6)
+
+
+@pytest.mark.parametrize("std", [(0.5, 0.0, 0.5), (0.5, -1.0, 0.5), (float("nan"),) * 3])
+def test_preprocessing_refuses_non_positive_std(std):
+    with pytest.raises(ValueError, match="std must be positive"):
+        kl.Preprocessing(mean=(0.5,) * 3, std=std)
+    with pytest.raises(ValueError, match="std must be positive"):
+        keras_vit.create_model("vit_tiny_patch16_224", input_shape=(32, 32, 3), patch_size=8, depth=1, std=std)
