@@ -149,28 +149,6 @@ def Beit(
     return keras.Model(inputs, outputs, name=name)
 
 
-class _WithPrefix:
-    """``model`` as ViT's ``features`` reads it: the class-token count from ``pos_embed``.
-
-    BEiT usually has no absolute position embedding, which is where ViT's pyramid reads how
-    many prefix tokens to drop; BEiT always has exactly one.
-    """
-
-    def __init__(self, model):
-        self._model = model
-
-    def __getattr__(self, name):
-        return getattr(self._model, name)
-
-    def get_layer(self, name=None, index=None):
-        if name == "pos_embed":
-            try:
-                return self._model.get_layer("pos_embed")
-            except ValueError:
-                return PositionEmbedding(num_prefix_tokens=1)
-        return self._model.get_layer(name, index)
-
-
 def features(model, out_indices=None):
     """BEiT's feature pyramid, as ViT's: four blocks as maps at strides patch/4 … patch*2.
 
@@ -179,4 +157,4 @@ def features(model, out_indices=None):
     """
     from ..vit.model import features as vit_features
 
-    return vit_features(_WithPrefix(model), out_indices)
+    return vit_features(model, out_indices)

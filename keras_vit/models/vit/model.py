@@ -144,7 +144,8 @@ def features(model, out_indices=None):
     embed = model.get_layer("patch_embed")
     patch = embed.patch_size[0]
     grid = PatchEmbedding.grid_size(model.input_shape[1:3], embed.patch_size)
-    prefix = model.get_layer("pos_embed").num_prefix_tokens or 0
+    # Class/distillation tokens, dropped from the maps (none without a ClassToken layer).
+    prefix = next((layer.num_tokens for layer in model.layers if isinstance(layer, ClassToken)), 0)
     levels = []
     for k, index in enumerate(indices):
         if not -depth <= index < depth:
