@@ -55,15 +55,27 @@ def position_embeddings(method):
     return hook
 
 
-def relative_position_tables(path, array, target_shape, model):
-    """Hook resizing relative position bias tables as timm's ``resize_rel_pos_bias_table``."""
+def relative_table_source(path, array, target_shape, model):
+    """``(layer, side)`` of a checkpoint's relative position table for the model's
+    :class:`RelativePositionBias` at ``path``: its square grid of ``side`` x ``side`` offsets
+    (the table's rows beyond are the class-token rows); ``None`` where ``array`` is not one."""
     layer = _owner(model, path, RelativePositionBias)
     if layer is None or array.ndim != 2 or len(target_shape) != 2 or array.shape[1] != target_shape[1]:
         return None
     extra = 3 * layer.num_prefix_tokens
     side = int(round(math.sqrt(array.shape[0] - extra)))
-    if side * side != array.shape[0] - extra or side % 2 == 0:
+    if side * side != array.shape[0] - extra:
         return None
+    return layer, side
+
+
+def relative_position_tables(path, array, target_shape, model):
+    """Hook resizing relative position bias tables as timm's ``resize_rel_pos_bias_table``."""
+    source = relative_table_source(path, array, target_shape, model)
+    if source is None or source[1] % 2 == 0:
+        return None
+    layer, side = source
+    extra = 3 * layer.num_prefix_tokens
     old_window = ((side + 1) // 2, (side + 1) // 2)
     return resize_relative_position_table(array, layer.window_size, old_window_size=old_window, num_extra_tokens=extra)
 

@@ -7,14 +7,12 @@ timm (on load, ``resize_rel_pos_bias_table``) places the source offsets geometri
 BEiT's fine-tuning code did; transformers (at every forward) resizes the
 ``(2 Wh - 1, 2 Ww - 1)`` table grid by plain bilinear interpolation (``align_corners=False``).
 """
-import math
 
 import numpy as np
 
-from ...layers.attention import RelativePositionBias
 from ...layers.resample import resample_grid
 from ...weights.convert import Layout, Rule, conv2d, layout_converter, linear
-from ...weights.resampling import _owner, chain, position_embeddings, relative_position_tables
+from ...weights.resampling import chain, position_embeddings, relative_position_tables, relative_table_source
 
 _B, _BD = r"blocks\.(\d+)\.", "blocks_{0}/"
 TIMM_RULES = [
@@ -85,13 +83,10 @@ convert, detect_layout = layout_converter("BEiT", LAYOUTS)
 
 def _bilinear_tables(path, array, target_shape, model):
     """transformers' resize: the table grid bilinearly to ``(2 Wh' - 1, 2 Ww' - 1)``."""
-    layer = _owner(model, path, RelativePositionBias)
-    if layer is None or array.ndim != 2 or len(target_shape) != 2 or array.shape[1] != target_shape[1]:
+    source = relative_table_source(path, array, target_shape, model)
+    if source is None:
         return None
-    extra = 3 * layer.num_prefix_tokens
-    side = int(round(math.sqrt(array.shape[0] - extra)))
-    if side * side != array.shape[0] - extra:
-        return None
+    layer, side = source
     new = (2 * layer.window_size[0] - 1, 2 * layer.window_size[1] - 1)
     grid = resample_grid(array[: side * side].reshape(side, side, -1), new, "bilinear").reshape(new[0] * new[1], -1)
     return np.concatenate([grid, array[side * side :]], axis=0)
