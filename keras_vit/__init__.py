@@ -15,6 +15,8 @@ import importlib
 import os
 import sys
 
+from .utils.lazy import lazy_exports
+
 __version__ = "0.1.0"
 
 # public name -> module that defines it (a module itself for "layers" and "visualize")
@@ -50,21 +52,9 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'keras_vit' has no attribute {name!r}")
-    # Every family registers itself when keras_vit.models is imported: do it before the
-    # registry is used, so list_models() and create_model() always see all of them.
-    importlib.import_module("keras_vit.models")
-    module = _EXPORTS[name]
-    value = (importlib.import_module(f"keras_vit.{name}") if module is None
-             else getattr(importlib.import_module(module), name))
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+# Every family registers itself when keras_vit.models is imported: do it before the
+# registry is used, so list_models() and create_model() always see all of them.
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, prepare=lambda: importlib.import_module("keras_vit.models"))
 
 
 def _command_line():

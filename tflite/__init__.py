@@ -13,7 +13,7 @@ Command line: ``keras-vit export|predict|benchmark`` (see :mod:`keras_vit.tflite
 Names are imported on first use (PEP 562): ``keras_vit.tflite.on_device_example`` and
 ``keras_vit.tflite.data.prepare_image`` run with numpy, Pillow and LiteRT only.
 """
-import importlib
+from keras_vit.utils.lazy import lazy_exports
 
 # public name -> submodule that defines it
 _EXPORTS = {
@@ -32,13 +32,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'keras_vit.tflite' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

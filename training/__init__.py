@@ -10,7 +10,7 @@ Command line: ``keras-vit train --data digits --output runs/digits``.
 Names are imported on first use (PEP 562), so reading recipes and ``keras-vit train --help``
 do not load TensorFlow.
 """
-import importlib
+from keras_vit.utils.lazy import lazy_exports
 
 # public name -> submodule that defines it
 _EXPORTS = {
@@ -32,13 +32,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'keras_vit.training' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
