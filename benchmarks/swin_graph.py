@@ -1,0 +1,252 @@
+"""Swin-T as keras_vit builds it against the straightforward graph: float32 TFLite, builtin
+ops, XNNPACK, 1 thread, timed interleaved in one process (random weights, 224x224).
+
+    python benchmarks/swin_graph.py [--rounds 5] [--runs 10] [--model swin_tiny_patch4_window7_224]
+
+keras-cv-attention-models has no Swin v1, so issue 12 compares our Swin with "our own
+straightforward graph": the same model, sharing every weight, written the way timm and the
+keras-io example write it:
+
+* windows cut and put back with 6-D reshapes and transposes
+  (``(B, H/wh, wh, W/ww, ww, C)`` -> ``(0, 1, 3, 2, 4, 5)``), and patch merging the same way;
+* the cyclic shift with ``keras.ops.roll`` (``tf.roll``);
+* the relative position index computed from ``arange``/``meshgrid`` and gathered from the
+  table at call time;
+* the shift mask computed in the graph from the region ids of the shifted map.
+
+keras_vit's graph instead shifts by slicing and concatenating, cuts windows with 4-D
+transposes, merges patches with a 5-D transpose and keeps the mask as a NumPy constant.
+
+The straightforward model is built by the library's own builder with its Swin block and patch
+merging classes swapped for the subclasses below (for the duration of the build only; the
+library is not changed), then every variable is copied from ours by path. The script checks
+the two Keras models agree, converts both with ``keras_vit.tflite.export_model`` (builtin ops
+only, verified against Keras), compares the two TFLite files with each other, lists the ops
+each file runs outside XNNPACK and its delegate partitions, and times them round-robin.
+"""
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+KERAS_TOLERANCE = 1e-4  # max |diff| of logits between the two Keras graphs
+
+
+def straightforward_classes():
+    """Swin block, relative position bias and patch merging written the straightforward way."""
+    from keras import ops
+
+    from keras_vit.layers import Attention, RelativePositionBias
+    from keras_vit.models.swin import model as swin
+
+    def window_partition(x, wh, ww):
+        """``(B, H, W, C)`` -> ``(B * windows, wh * ww, C)`` by a 6-D transpose (timm)."""
+        h, w, c = x.shape[1], x.shape[2], x.shape[3]
+        x = ops.reshape(x, (-1, h // wh, wh, w // ww, ww, c))
+        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+        return ops.reshape(x, (-1, wh * ww, c))
+
+    def window_reverse(windows, wh, ww, h, w):
+        c = windows.shape[-1]
+        x = ops.reshape(windows, (-1, h // wh, w // ww, wh, ww, c))
+        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+        return ops.reshape(x, (-1, h, w, c))
+
+    class StraightforwardRelativePositionBias(RelativePositionBias):
+        """The index computed in the graph and the table gathered at call time."""
+
+        def bias(self):
+            wh, ww = self.window_size
+            rows, cols = ops.meshgrid(ops.arange(wh), ops.arange(ww), indexing="ij")
+            coords = ops.stack([ops.reshape(rows, (-1,)), ops.reshape(cols, (-1,))])  # (2, N)
+            rel = coords[:, :, None] - coords[:, None, :]
+            index = (rel[0] + wh - 1) * (2 * ww - 1) + (rel[1] + ww - 1)
+            n = wh * ww
+            table = ops.take(self.relative_position_bias_table, ops.reshape(index, (-1,)), axis=0)
+            return ops.transpose(ops.reshape(table, (n, n, self.num_heads)), (2, 0, 1))
+
+    class StraightforwardSwinBlock(swin.SwinTransformerBlock):
+        """Roll for the shift, 6-D window partition/reverse, the mask computed in the graph."""
+
+        def __init__(self, num_heads, window_size=7, qkv_bias=True, attn_drop_rate=0.0, drop_rate=0.0, attention=None, **kwargs):
+            if attention is None:
+                attention = Attention(
+                    num_heads,
+                    qkv_bias=qkv_bias,
+                    attn_drop_rate=attn_drop_rate,
+                    proj_drop_rate=drop_rate,
+                    position_bias=StraightforwardRelativePositionBias(swin._pair(window_size), num_heads, name="relative_position"),
+                    name="attn",
+                    dtype=kwargs.get("dtype"),
+                )
+            super().__init__(num_heads, window_size=window_size, qkv_bias=qkv_bias, attn_drop_rate=attn_drop_rate, drop_rate=drop_rate, attention=attention, **kwargs)
+
+        def build(self, input_shape):
+            super().build(input_shape)
+            self.mask = None  # computed in call instead
+
+        def _shift(self, x, sign):
+            sh, sw = self.shift_size
+            if not (sh or sw):
+                return x
+            return ops.roll(x, shift=(-sign * sh, -sign * sw), axis=(1, 2))
+
+        def partition(self, x):
+            return window_partition(x, *self.window_size)
+
+        def merge(self, x):
+            return window_reverse(x, *self.window_size, *self.padded_size)
+
+        def graph_mask(self):
+            """timm's ``attn_mask``: region ids of the shifted, padded map, compared per window."""
+            (h, w), (wh, ww), (sh, sw) = self.padded_size, self.window_size, self.shift_size
+            row = ops.cast(ops.arange(h) >= h - wh, "int32") + ops.cast(ops.arange(h) >= h - sh, "int32")
+            col = ops.cast(ops.arange(w) >= w - ww, "int32") + ops.cast(ops.arange(w) >= w - sw, "int32")
+            regions = ops.cast(row[:, None] * 3 + col[None, :], "float32")
+            windows = ops.reshape(window_partition(ops.reshape(regions, (1, h, w, 1)), wh, ww), (-1, wh * ww))
+            diff = windows[:, None, :] - windows[:, :, None]
+            return ops.where(ops.not_equal(diff, 0.0), -100.0, 0.0)
+
+        def _attention(self, x, training, return_attention_scores, **attention_kwargs):
+            if any(self.shift_size):
+                attention_kwargs.setdefault("attention_mask", self.graph_mask())
+            return super()._attention(x, training, return_attention_scores, **attention_kwargs)
+
+    class StraightforwardPatchMerging(swin.PatchMerging):
+        """timm's ``reshape(B, H/2, 2, W/2, 2, C).permute(0, 1, 3, 4, 2, 5)``: a 6-D transpose."""
+
+        def call(self, x):
+            h, w, c = x.shape[1], x.shape[2], x.shape[3]
+            if h % 2 or w % 2:
+                x = ops.pad(x, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)))
+                h, w = h + h % 2, w + w % 2
+            x = ops.reshape(x, (-1, h // 2, 2, w // 2, 2, c))
+            x = ops.transpose(x, (0, 1, 3, 4, 2, 5))
+            x = ops.reshape(x, (-1, h // 2, w // 2, 4 * c))
+            return self.reduction(self.norm(x))
+
+    return StraightforwardSwinBlock, StraightforwardPatchMerging
+
+
+def build_straightforward(name):
+    """``create_model(name)`` with the straightforward block and patch merging swapped in."""
+    import keras_vit
+    from keras_vit.models.swin import model as swin
+
+    block, merging = straightforward_classes()
+    saved = swin.SwinTransformerBlock, swin.PatchMerging
+    swin.SwinTransformerBlock, swin.PatchMerging = block, merging
+    try:
+        model = keras_vit.create_model(name)
+    finally:
+        swin.SwinTransformerBlock, swin.PatchMerging = saved
+    assert any(isinstance(layer, block) for layer in model.layers), "the builder did not pick up the swapped block"
+    return model
+
+
+def copy_weights(source, target):
+    """Assign every variable of ``source`` to the variable of ``target`` at the same path."""
+    src = {v.path: v for v in source.weights}
+    dst = {v.path: v for v in target.weights}
+    if src.keys() != dst.keys():
+        raise ValueError(f"variables differ: only ours {sorted(src.keys() - dst.keys())[:5]}, "
+                         f"only straightforward {sorted(dst.keys() - src.keys())[:5]}")
+    for path, variable in dst.items():
+        variable.assign(src[path])
+    return len(dst)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="swin_tiny_patch4_window7_224")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--keep", help="folder to keep the two .tflite files in (default: a temporary one)")
+    args = parser.parse_args(argv)
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import keras_vit
+    from keras_vit.tflite import ConversionError, TFLiteRunner, export_model, inspect_ops
+
+    import ai_edge_litert
+
+    load_before = os.getloadavg()
+    keras.utils.set_random_seed(0)
+    ours = keras_vit.create_model(args.model)
+    plain = build_straightforward(args.model)
+    copied = copy_weights(ours, plain)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (2,) + tuple(ours.input_shape[1:])).astype(np.float32)
+    logits_ours = keras.ops.convert_to_numpy(ours(images, training=False))
+    logits_plain = keras.ops.convert_to_numpy(plain(images, training=False))
+    keras_diff = float(np.max(np.abs(logits_ours - logits_plain)))
+    print(f"Keras: {copied} variables shared; max |ours - straightforward| = {keras_diff:.2e} "
+          f"(logits range {np.ptp(logits_ours):.2f})")
+    assert keras_diff <= KERAS_TOLERANCE, f"the two graphs disagree: {keras_diff}"
+
+    folder = args.keep or tempfile.mkdtemp(prefix="swin_graph_")
+    os.makedirs(folder, exist_ok=True)
+    runners, rows = {}, {}
+    for label, model in (("keras_vit", ours), ("straightforward", plain)):
+        path = os.path.join(folder, f"{args.model}_{label}.tflite")
+        try:
+            result = export_model(model, path, quantize="none", num_verify=2, overwrite=True)
+        except ConversionError as exc:
+            print(f"{label}: does not convert builtin-only: {exc}", file=sys.stderr)
+            continue
+        if not result.passed:
+            print(f"{label}: TFLite does not match Keras: {result.verification.summary()}", file=sys.stderr)
+            continue
+        runner = TFLiteRunner(path, num_threads=args.threads)
+        report = runner.op_report()
+        ops, _ = inspect_ops(path)
+        runners[label] = runner
+        rows[label] = (report, ops, os.path.getsize(path) / 1e6)
+        print(f"{label}: {report.summary()}")
+        print(f"  ops: {', '.join(f'{k} x{v}' for k, v in ops.items())}")
+
+    if len(runners) == 2:
+        tflite_diff = float(np.max(np.abs(runners["keras_vit"](images) - runners["straightforward"](images))))
+        print(f"TFLite: max |ours - straightforward| = {tflite_diff:.2e}")
+        assert tflite_diff <= KERAS_TOLERANCE, f"the two TFLite files disagree: {tflite_diff}"
+
+    per_round = {label: [] for label in runners}
+    for _ in range(args.rounds):
+        for label, runner in runners.items():
+            per_round[label].append(runner.time_invoke(runs=args.runs, warmup=2))
+    load_after = os.getloadavg()
+
+    print()
+    print(f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, TF {tf.__version__}, Keras {keras.__version__}, "
+          f"LiteRT {getattr(ai_edge_litert, '__version__', '?')}; {args.model}, 224x224, float32, XNNPACK, "
+          f"{args.threads} thread(s), {args.rounds} interleaved rounds x {args.runs} runs after 2 warm-up; "
+          f"load average {load_before[0]:.1f} -> {load_after[0]:.1f}")
+    print()
+    print("| graph | size MB | median ms | round medians ms | nodes | partitions | ops outside XNNPACK | / keras_vit |")
+    print("|---|---|---|---|---|---|---|---|")
+    ref = np.median(np.concatenate(per_round["keras_vit"])) if "keras_vit" in per_round else None
+    for label, runner in runners.items():
+        report, _, size = rows[label]
+        times = np.concatenate(per_round[label])
+        rounds = ", ".join(f"{np.median(t):.1f}" for t in per_round[label])
+        outside = "none" if report.fully_delegated else ", ".join(f"{k} x{v}" for k, v in report.outside.items())
+        ratio = f"{np.median(times) / ref:.2f}" if ref else "-"
+        print(f"| {label} | {size:.1f} | {np.median(times):.1f} | {rounds} | {report.num_nodes} | "
+              f"{report.num_partitions} | {outside} | {ratio} |")
+    if args.keep is None:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
