@@ -1,7 +1,7 @@
 """Swin-T as keras_vit builds it against the straightforward graph: float32 TFLite, builtin
 ops, XNNPACK, 1 thread, timed interleaved in one process (random weights, 224x224).
 
-    python benchmarks/swin_graph.py [--rounds 5] [--runs 10] [--model swin_tiny_patch4_window7_224]
+    python benchmarks/swin_graph.py [--rounds 5] [--runs 20] [--no-reference] [--keep DIR]
 
 keras-cv-attention-models has no Swin v1, so issue 12 compares our Swin with "our own
 straightforward graph": the same model, sharing every weight, written the way timm and the
@@ -22,7 +22,12 @@ merging classes swapped for the subclasses below (for the duration of the build 
 library is not changed), then every variable is copied from ours by path. The script checks
 the two Keras models agree, converts both with ``keras_vit.tflite.export_model`` (builtin ops
 only, verified against Keras), compares the two TFLite files with each other, lists the ops
-each file runs outside XNNPACK and its delegate partitions, and times them round-robin.
+each file runs outside XNNPACK and its delegate partitions, and times them alternating call
+by call (see :func:`time_alternating`).
+
+For reference only, it also times keras-cv-attention-models' ``SwinTransformerV2Tiny_window8``
+(Swin v2-T, 256x256, cosine attention and a log-spaced continuous position bias: a different
+model, so no ratio), built on kecam's Keras 3 backend (``KECAM_BACKEND=keras_core``).
 """
 import argparse
 import os
@@ -34,6 +39,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 KERAS_TOLERANCE = 1e-4  # max |diff| of logits between the two Keras graphs
+REFERENCE = "kecam Swin v2-T w8 (reference)"
 
 
 def straightforward_classes():
@@ -160,23 +166,72 @@ def copy_weights(source, target):
     return len(dst)
 
 
+def time_alternating(runners, images, rounds, runs, warmup=2):
+    """``{name: [per-round latencies ms]}``, the runners invoked in turn one call at a time.
+
+    On a shared machine, load comes in bursts longer than one call: alternating call by
+    call puts every model under the same load, where blocks of ``runs`` calls per model
+    (the older pattern) let one burst land on one model and skew the ratio.
+    """
+    import numpy as np
+
+    for name, runner in runners.items():
+        runner.time_invoke(runs=1, warmup=warmup, images=images[name])
+    times = {name: [] for name in runners}
+    for _ in range(rounds):
+        this_round = {name: [] for name in runners}
+        for _ in range(runs):
+            for name, runner in runners.items():
+                this_round[name].append(runner.time_invoke(runs=1, warmup=0, images=images[name])[0])
+        for name in runners:
+            times[name].append(np.asarray(this_round[name]))
+    return times
+
+
+def transpose_ranks(runner):
+    """``"4-D x48, 6-D x23"``: the TRANSPOSE nodes of a file by the rank they permute."""
+    shapes = {t["index"]: t["shape"] for t in runner.interpreter.get_tensor_details()}
+    counts = {}
+    for node in runner.interpreter._get_ops_details():  # the public API has no node list
+        if node["op_name"] == "TRANSPOSE":
+            rank = len(shapes[node["inputs"][0]])
+            counts[rank] = counts.get(rank, 0) + 1
+    return ", ".join(f"{rank}-D x{count}" for rank, count in sorted(counts.items()))
+
+
+def kecam_swin_v2_tiny():
+    """keras-cv-attention-models' SwinTransformerV2Tiny_window8 (256x256) on raw pixels, or None."""
+    import keras
+
+    os.environ["KECAM_BACKEND"] = "keras_core"  # its default TF backend fails under Keras 3
+    sys.modules.setdefault("keras_core", keras)
+    try:
+        from keras_cv_attention_models import swin_transformer_v2
+    except ImportError:
+        print("kecam Swin v2 reference skipped: pip install keras-cv-attention-models", file=sys.stderr)
+        return None
+    inner = swin_transformer_v2.SwinTransformerV2Tiny_window8(pretrained=None, classifier_activation=None)
+    inputs = keras.Input(inner.input_shape[1:])
+    return keras.Model(inputs, inner(keras.layers.Rescaling(1 / 255.0)(inputs)), name="kecam_swin_v2_tiny_w8")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="swin_tiny_patch4_window7_224")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--keep", help="folder to keep the two .tflite files in (default: a temporary one)")
+    parser.add_argument("--no-reference", action="store_true", help="leave out kecam's Swin v2-T (a different model)")
+    parser.add_argument("--keep", help="folder to keep the .tflite files in (default: a temporary one)")
     args = parser.parse_args(argv)
 
     import keras
     import numpy as np
     import tensorflow as tf
 
+    import ai_edge_litert
     import keras_vit
     from keras_vit.tflite import ConversionError, TFLiteRunner, export_model, inspect_ops
-
-    import ai_edge_litert
 
     load_before = os.getloadavg()
     keras.utils.set_random_seed(0)
@@ -192,11 +247,17 @@ def main(argv=None):
           f"(logits range {np.ptp(logits_ours):.2f})")
     assert keras_diff <= KERAS_TOLERANCE, f"the two graphs disagree: {keras_diff}"
 
+    models = {"keras_vit": ours, "straightforward": plain}
+    if not args.no_reference:
+        keras.utils.set_random_seed(0)
+        reference = kecam_swin_v2_tiny()
+        if reference is not None:
+            models[REFERENCE] = reference
     folder = args.keep or tempfile.mkdtemp(prefix="swin_graph_")
     os.makedirs(folder, exist_ok=True)
     runners, rows = {}, {}
-    for label, model in (("keras_vit", ours), ("straightforward", plain)):
-        path = os.path.join(folder, f"{args.model}_{label}.tflite")
+    for label, model in models.items():
+        path = os.path.join(folder, f"{label.replace(' ', '_')}.tflite")
         try:
             result = export_model(model, path, quantize="none", num_verify=2, overwrite=True)
         except ConversionError as exc:
@@ -209,43 +270,42 @@ def main(argv=None):
         report = runner.op_report()
         ops, _ = inspect_ops(path)
         runners[label] = runner
-        rows[label] = (report, ops, os.path.getsize(path) / 1e6)
+        rows[label] = (report, model.count_params(), "x".join(map(str, runner.input_shape[1:3])), transpose_ranks(runner))
         print(f"{label}: {report.summary()}")
         print(f"  ops: {', '.join(f'{k} x{v}' for k, v in ops.items())}")
 
-    if len(runners) == 2:
+    if "keras_vit" in runners and "straightforward" in runners:
         tflite_diff = float(np.max(np.abs(runners["keras_vit"](images) - runners["straightforward"](images))))
         print(f"TFLite: max |ours - straightforward| = {tflite_diff:.2e}")
         assert tflite_diff <= KERAS_TOLERANCE, f"the two TFLite files disagree: {tflite_diff}"
 
-    per_round = {label: [] for label in runners}
-    for _ in range(args.rounds):
-        for label, runner in runners.items():
-            per_round[label].append(runner.time_invoke(runs=args.runs, warmup=2))
+    inputs = {label: rng.uniform(0, 255, runner.input_shape).astype(np.float32) for label, runner in runners.items()}
+    per_round = time_alternating(runners, inputs, args.rounds, args.runs)
     load_after = os.getloadavg()
-
-    print()
-    print(f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, TF {tf.__version__}, Keras {keras.__version__}, "
-          f"LiteRT {getattr(ai_edge_litert, '__version__', '?')}; {args.model}, 224x224, float32, XNNPACK, "
-          f"{args.threads} thread(s), {args.rounds} interleaved rounds x {args.runs} runs after 2 warm-up; "
-          f"load average {load_before[0]:.1f} -> {load_after[0]:.1f}")
-    print()
-    print("| graph | size MB | median ms | round medians ms | nodes | partitions | ops outside XNNPACK | / keras_vit |")
-    print("|---|---|---|---|---|---|---|---|")
-    ref = np.median(np.concatenate(per_round["keras_vit"])) if "keras_vit" in per_round else None
-    for label, runner in runners.items():
-        report, _, size = rows[label]
-        times = np.concatenate(per_round[label])
-        rounds = ", ".join(f"{np.median(t):.1f}" for t in per_round[label])
-        outside = "none" if report.fully_delegated else ", ".join(f"{k} x{v}" for k, v in report.outside.items())
-        ratio = f"{np.median(times) / ref:.2f}" if ref else "-"
-        print(f"| {label} | {size:.1f} | {np.median(times):.1f} | {rounds} | {report.num_nodes} | "
-              f"{report.num_partitions} | {outside} | {ratio} |")
     if args.keep is None:
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
+
+    print()
+    print(f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, TF {tf.__version__}, Keras {keras.__version__}, "
+          f"LiteRT {getattr(ai_edge_litert, '__version__', '?')}; {args.model}, float32, XNNPACK, "
+          f"{args.threads} thread(s), {args.rounds} rounds x {args.runs} calls each, alternating call by call, "
+          f"after 2 warm-up; load average {load_before[0]:.1f} -> {load_after[0]:.1f}")
+    print()
+    print("| graph | params | input | median ms | min ms | round medians ms | TRANSPOSE ranks | partitions "
+          "| ops outside XNNPACK | / keras_vit |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    ref = np.median(np.concatenate(per_round["keras_vit"])) if "keras_vit" in per_round else None
+    for label in runners:
+        report, params, size, ranks = rows[label]
+        times = np.concatenate(per_round[label])
+        rounds = ", ".join(f"{np.median(t):.1f}" for t in per_round[label])
+        outside = "none" if report.fully_delegated else ", ".join(f"{k} x{v}" for k, v in report.outside.items())
+        ratio = "- (another model)" if label == REFERENCE else (f"{np.median(times) / ref:.2f}" if ref else "-")
+        print(f"| {label} | {params:,} | {size} | {np.median(times):.1f} | {times.min():.1f} | {rounds} | {ranks} | "
+              f"{report.num_partitions} | {outside} | {ratio} |")
 
 
 if __name__ == "__main__":
