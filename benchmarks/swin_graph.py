@@ -138,8 +138,8 @@ def straightforward_classes():
     return StraightforwardSwinBlock, StraightforwardPatchMerging
 
 
-def build_straightforward(name):
-    """``create_model(name)`` with the straightforward block and patch merging swapped in."""
+def build_straightforward(name, **kwargs):
+    """``create_model(name, **kwargs)`` with the straightforward block and patch merging swapped in."""
     import keras_vit
     from keras_vit.models.swin import model as swin
 
@@ -147,7 +147,7 @@ def build_straightforward(name):
     saved = swin.SwinTransformerBlock, swin.PatchMerging
     swin.SwinTransformerBlock, swin.PatchMerging = block, merging
     try:
-        model = keras_vit.create_model(name)
+        model = keras_vit.create_model(name, **kwargs)
     finally:
         swin.SwinTransformerBlock, swin.PatchMerging = saved
     assert any(isinstance(layer, block) for layer in model.layers), "the builder did not pick up the swapped block"
