@@ -299,6 +299,7 @@ def export_model(
     float_ops=None,
     overwrite=False,
     preset=None,
+    saved_model_dir=None,
 ):
     """Export a Keras image classifier for mobile and check the result against Keras.
 
@@ -342,6 +343,10 @@ def export_model(
             and keep the fastest within 0.5 accuracy points of float32 on ``sample_images``/
             ``labels`` (both needed, with ``representative_data``); ``quantize`` and
             ``float_ops`` are then chosen, not given. See :mod:`keras_vit.tflite.presets`.
+        saved_model_dir: TFLite only: convert this SavedModel, written earlier for the same
+            model by ``export_model(model, dir, format="saved_model", batch_size=...)``,
+            instead of writing a temporary one (saves a third of each conversion when
+            exporting several formats). Verification still compares with ``model``.
 
     Returns:
         An :class:`ExportResult`. The file is kept when verification fails; check
@@ -372,6 +377,12 @@ def export_model(
                              threads=num_threads or 1, overwrite=overwrite, batch_size=batch_size,
                              num_calibration=num_calibration, input_shape=input_shape)
     _validate_args(format, quantize, input_dtype, output_dtype, batch_size)
+    if saved_model_dir is not None:
+        if format != "tflite":
+            raise ValueError(f"saved_model_dir is for format='tflite' only, not {format!r}.")
+        if not os.path.isfile(os.path.join(os.fspath(saved_model_dir), "saved_model.pb")):
+            raise ValueError(f"saved_model_dir {os.fspath(saved_model_dir)!r} is not a SavedModel folder (no "
+                             "saved_model.pb); write it with export_model(model, dir, format='saved_model').")
     float_ops = resolve_float_ops(float_ops, quantize)
     source = os.fspath(model) if isinstance(model, (str, os.PathLike)) else None
     output = check_output(output, format, overwrite, protect=(source,))
@@ -398,15 +409,17 @@ def export_model(
                                   "float32", "float32")
             run = saved_model_runner(output, batch_size) if verify else None
         else:
-            sm_dir = tempfile.mkdtemp(prefix="keras_vit_export_")
+            sm_dir = os.fspath(saved_model_dir) if saved_model_dir else tempfile.mkdtemp(prefix="keras_vit_export_")
             try:
-                write_saved_model(model, sm_dir, image_shape, batch_size)
+                if not saved_model_dir:
+                    write_saved_model(model, sm_dir, image_shape, batch_size)
                 tflite_bytes = convert_saved_model(
                     sm_dir, image_shape, batch_size, quantize, representative_data, input_dtype,
                     output_dtype, num_calibration, float_ops,
                 )
             finally:
-                shutil.rmtree(sm_dir, ignore_errors=True)
+                if not saved_model_dir:
+                    shutil.rmtree(sm_dir, ignore_errors=True)
             atomic_io.write_bytes(output, tflite_bytes)
             runner = runtime.TFLiteRunner(output, num_threads=num_threads)
             report = runner.op_report()

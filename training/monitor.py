@@ -40,24 +40,28 @@ class BestOnValidation(keras.callbacks.Callback):
         directory: where ``best.weights.h5`` and ``best.json`` live (the backup folder, so
             an interrupted run resumes with its best epoch known).
         output_fn: maps the model's outputs to logits (e.g. averaging DeiT heads).
+        save_best: write the best epoch's weights (``False`` when the last epoch is kept
+            anyway: the record is still kept, the file is not).
 
     Better means higher validation accuracy, then lower validation loss; ties go to the
     later epoch (its EMA has averaged more steps).
     """
 
-    def __init__(self, model, dataset, directory, output_fn=None):
+    def __init__(self, model, dataset, directory, output_fn=None, save_best=True):
         super().__init__()
         self.student = model
         self.dataset = dataset
         self.directory = directory
         self.weights_path = os.path.join(directory, "best.weights.h5")
         self.state_path = os.path.join(directory, "best.json")
+        self.save_best = save_best
         output_fn = output_fn or (lambda y: y)
         # One trace for every batch size (the last batch is smaller).
         self._forward = tf.function(
             lambda x: output_fn(model(x, training=False)),
             input_signature=[tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)])
         self.best = None
+        self.last = None  # this run's latest evaluation (keep="last")
         if os.path.exists(self.state_path) and os.path.exists(self.weights_path):
             with open(self.state_path, encoding="utf-8") as f:
                 self.best = json.load(f)
@@ -94,13 +98,15 @@ class BestOnValidation(keras.callbacks.Callback):
         try:
             accuracy, loss = self._evaluate()
             candidate = {"epoch": epoch + 1, "val_accuracy": accuracy, "val_loss": loss}
+            self.last = candidate
             if self.best is None or (accuracy, -loss) >= (self.best["val_accuracy"],
                                                           -self.best["val_loss"]):
                 os.makedirs(self.directory, exist_ok=True)
-                tmp = os.path.join(self.directory, f"best.tmp{os.getpid()}.weights.h5")
-                self.student.save_weights(tmp)
-                os.replace(tmp, self.weights_path)
-                _atomic_json(self.state_path, candidate)
+                if self.save_best:
+                    tmp = os.path.join(self.directory, f"best.tmp{os.getpid()}.weights.h5")
+                    self.student.save_weights(tmp)
+                    os.replace(tmp, self.weights_path)
+                    _atomic_json(self.state_path, candidate)
                 self.best = candidate
         finally:
             self._swap_ema()

@@ -36,6 +36,43 @@ def warmup_cosine_schedule(peak_learning_rate, total_steps, warmup_steps, min_le
         warmup_steps=warmup_steps)
 
 
+@keras.saving.register_keras_serializable(package="keras_vit")
+class AdamW(keras.optimizers.AdamW):
+    """``keras.optimizers.AdamW`` whose weights EMA can warm up.
+
+    Keras' EMA copies the weights at the first step and then averages with a fixed
+    ``ema_momentum``: with 0.995 the average still carries the random initialisation for
+    hundreds of steps, which is most of a short run. With ``ema_warmup`` the momentum at
+    step ``t`` is ``min(ema_momentum, (1 + t) / (10 + t))`` (the rule of TensorFlow's
+    ``ExponentialMovingAverage(num_updates=t)``), so the average covers about the last
+    ``t / 2`` steps early on and reaches the full momentum after ``~10 / (1 - momentum)``
+    steps.
+    """
+
+    def __init__(self, *args, ema_warmup=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ema_warmup = bool(ema_warmup)
+
+    def _update_model_variables_moving_average(self, trainable_variables):
+        if not (self.use_ema and self.ema_warmup):
+            return super()._update_model_variables_moving_average(trainable_variables)
+        from keras import ops
+
+        step = ops.cast(self.iterations, "float32")
+        # 0 at the first step: the average starts as a copy of the weights, as in Keras.
+        momentum = ops.where(ops.equal(step, 0.0), 0.0,
+                             ops.minimum(self.ema_momentum, (1.0 + step) / (10.0 + step)))
+        for var, average in zip(trainable_variables, self._model_variables_moving_average):
+            if average is not None:
+                m = ops.cast(momentum, var.dtype)
+                average.assign(ops.add(ops.multiply(m, average), ops.multiply(1 - m, var)))
+
+    def get_config(self):
+        config = super().get_config()
+        config["ema_warmup"] = self.ema_warmup
+        return config
+
+
 def build_optimizer(recipe, model, steps_per_epoch):
     """AdamW for ``model`` following ``recipe``; create it inside ``strategy.scope()``.
 
@@ -46,16 +83,17 @@ def build_optimizer(recipe, model, steps_per_epoch):
         steps_per_epoch: optimizer steps per epoch, to place warmup and decay.
 
     Returns:
-        A ``keras.optimizers.AdamW``.
+        An :class:`AdamW` (``keras.optimizers.AdamW`` with an optional EMA warmup).
     """
     total = int(recipe.epochs * steps_per_epoch)
     schedule = warmup_cosine_schedule(recipe.learning_rate, total,
                                       int(recipe.warmup_epochs * steps_per_epoch),
                                       recipe.min_learning_rate)
-    optimizer = keras.optimizers.AdamW(
+    optimizer = AdamW(
         learning_rate=schedule, weight_decay=recipe.weight_decay, beta_1=recipe.beta_1,
         beta_2=recipe.beta_2, global_clipnorm=recipe.clip_global_norm,
-        use_ema=bool(recipe.ema), ema_momentum=recipe.ema_momentum)
+        use_ema=bool(recipe.ema), ema_momentum=recipe.ema_momentum,
+        ema_warmup=recipe.ema_warmup)
     optimizer.exclude_from_weight_decay(var_list=no_weight_decay_variables(model),
                                         var_names=list(NO_DECAY_NAME_PATTERNS))
     return optimizer

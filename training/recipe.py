@@ -40,7 +40,8 @@ class Recipe:
         min_learning_rate (end of the cosine), warmup_epochs, weight_decay (AdamW; never
         applied to norms, biases, position embeddings or tokens), beta_1, beta_2,
         clip_global_norm, label_smoothing, ema (weights EMA, evaluated and saved at the end),
-        ema_momentum, mixed_precision (``"auto"``: on for GPUs with float16 tensor cores and
+        ema_momentum, ema_warmup (average over about the last ``t/2`` steps at step ``t``
+        until ``ema_momentum`` takes over: for short runs), mixed_precision (``"auto"``: on for GPUs with float16 tensor cores and
         TPUs, off on CPU).
     Augmentation
         randaugment_ops, randaugment_magnitude (``keras.layers.RandAugment``; 0 ops: off),
@@ -52,7 +53,10 @@ class Recipe:
         distillation: ``"soft"`` or ``"hard"``. distillation_alpha, distillation_temperature:
             weight of the teacher term and softmax temperature (soft distillation only).
     Run
-        seed, steps_per_execution, backup_every_steps (0: back up once per epoch).
+        seed, keep (``"best"``: the epoch with the best validation accuracy, then loss;
+        ``"last"``: the last epoch, e.g. when the validation split is too small to rank
+        epochs; with ``ema`` either way its EMA weights), steps_per_execution,
+        backup_every_steps (0: back up once per epoch).
     """
 
     model: str = "vit_tiny_patch16_224"
@@ -82,6 +86,7 @@ class Recipe:
     label_smoothing: float = 0.1
     ema: bool = False
     ema_momentum: float = 0.9999
+    ema_warmup: bool = False
     mixed_precision: Any = "auto"
 
     randaugment_ops: int = 2
@@ -101,6 +106,7 @@ class Recipe:
     distillation_temperature: float = 1.0
 
     seed: int = 0
+    keep: str = "best"
     steps_per_execution: int = 1
     backup_every_steps: int = 0
 
@@ -145,6 +151,8 @@ class Recipe:
                 f"got {self.mixed_precision!r}"
             )
         _check_normalization(self.model_overrides)
+        if self.keep not in ("best", "last"):
+            raise ValueError(f"Recipe key 'keep' must be 'best' or 'last', got {self.keep!r}")
         if self.distillation not in ("soft", "hard"):
             raise ValueError(f"distillation must be 'soft' or 'hard', got {self.distillation!r}")
         if self.val_fraction + self.test_fraction >= 1.0:

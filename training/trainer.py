@@ -2,7 +2,7 @@
 
 ``train()`` is what ``keras-vit train`` runs, in three steps: :func:`prepare` (strategy, data,
 model, callbacks, the backup to resume from), :func:`fit_with_resume` (``model.fit``,
-finishing an interrupted epoch first) and :func:`finish` (best epoch on validation, test
+finishing an interrupted epoch first) and :func:`finish` (the epoch to keep, test
 metrics, saved model, plots, export). In a notebook, either call ``train()``, or use its
 parts (``get_strategy``, ``load_dataset``/``make_pipeline``, ``compile_for_recipe``) around
 your own ``model.fit``.
@@ -119,16 +119,6 @@ def _tensorboard_available():
     return True
 
 
-def _predict_labels(model, dataset):
-    """Predicted and true class ids of a batched dataset, computed locally on this worker."""
-    forward = tf.function(lambda x: merge_student_outputs(model(x, training=False)))
-    preds, labels = [], []
-    for x, y in dataset:
-        preds.append(np.argmax(keras.ops.convert_to_numpy(forward(x)), axis=-1))
-        labels.append(np.argmax(y.numpy(), axis=-1))
-    return np.concatenate(preds), np.concatenate(labels)
-
-
 @dataclasses.dataclass
 class Run:
     """Everything :func:`prepare` sets up for :func:`fit_with_resume` and :func:`finish`."""
@@ -217,7 +207,8 @@ def prepare(recipe=None, output_dir="runs/train", *, model=None, teacher=None,
                   f"Already trained for {initial_epoch} epochs ({backup_dir}); evaluating")
     # Validation of the weights that will be kept (EMA if on), first: it writes val_* into
     # the epoch logs that the history, TensorBoard and the progress lines read.
-    selector = BestOnValidation(student, val_ds, backup_dir, output_fn=merge_student_outputs)
+    selector = BestOnValidation(student, val_ds, backup_dir, output_fn=merge_student_outputs,
+                                save_best=recipe.keep == "best")
     history_file = cb.HistoryFile(os.path.join(work_dir, "history.json"))
     callbacks = [selector, backup]
     if is_chief:
@@ -268,21 +259,26 @@ def fit_with_resume(run):
 
 
 def finish(run, export=False):
-    """Keep the best epoch on validation, evaluate on test, write every output file."""
+    """Keep the recipe's epoch (best on validation or last), evaluate on test, write every output file."""
     recipe, student, output_dir = run.recipe, run.student, run.output_dir
-    best = run.selector.restore_best()
-    if best and run.is_chief and run.verbose:
-        print(f"Keeping epoch {best['epoch']} (best validation accuracy "
-              f"{best['val_accuracy']:.4f}{', EMA weights' if recipe.ema else ''})")
-    test_logs = _evaluate(student, run.test_ds)
-    preds, labels = _predict_labels(student, run.test_ds)
+    if recipe.keep == "last":
+        # The weights fit() left (EMA ones when on): the last epoch, whatever validation says.
+        best = run.selector.last or _last_epoch_record(run.history_file.load())
+        if best and run.is_chief and run.verbose:
+            print(f"Keeping the last epoch, {best['epoch']} (validation accuracy "
+                  f"{best['val_accuracy']:.4f}{', EMA weights' if recipe.ema else ''})")
+    else:
+        best = run.selector.restore_best()
+        if best and run.is_chief and run.verbose:
+            print(f"Keeping epoch {best['epoch']} (best validation accuracy "
+                  f"{best['val_accuracy']:.4f}{', EMA weights' if recipe.ema else ''})")
+    test_logs, preds, labels = _evaluate(student, run.test_ds)
     history = run.history_file.load()
     metrics = {
         "model": student.name if run.model_given else recipe.model,
         "data": recipe.data,
         "test_accuracy": test_logs["accuracy"],
         "test_loss": test_logs["loss"],
-        "test_accuracy_local": float(np.mean(preds == labels)),
         "epochs": recipe.epochs,
         "selected_epoch": best["epoch"] if best else None,
         "selected_val_accuracy": best["val_accuracy"] if best else None,
@@ -324,17 +320,28 @@ def finish(run, export=False):
     return TrainResult(student, history, metrics, output_dir)
 
 
+def _last_epoch_record(history):
+    """``{"epoch", "val_accuracy", "val_loss"}`` of the last epoch in ``history.json``, or None."""
+    if not history.get("epoch") or not history.get("val_accuracy"):
+        return None
+    return {"epoch": history["epoch"][-1], "val_accuracy": history["val_accuracy"][-1],
+            "val_loss": (history.get("val_loss") or [None])[-1]}
+
+
 def _evaluate(model, dataset):
-    """Accuracy and cross-entropy (no label smoothing) of ``model``'s logits on ``dataset``."""
+    """Accuracy and cross-entropy (no label smoothing) of ``model``'s logits on ``dataset``,
+    with the predicted and true class ids, in one pass computed locally on this worker."""
     forward = tf.function(lambda x: merge_student_outputs(model(x, training=False)))
-    correct, total, loss = 0, 0, 0.0
+    loss, preds, labels = 0.0, [], []
     for x, y in dataset:
         logits = tf.cast(forward(x), tf.float32)
         loss += float(tf.reduce_sum(keras.losses.categorical_crossentropy(y, logits,
                                                                           from_logits=True)))
-        correct += int(np.sum(np.argmax(logits.numpy(), -1) == np.argmax(y.numpy(), -1)))
-        total += int(y.shape[0])
-    return {"accuracy": correct / max(total, 1), "loss": loss / max(total, 1)}
+        preds.append(np.argmax(logits.numpy(), axis=-1))
+        labels.append(np.argmax(y.numpy(), axis=-1))
+    preds, labels = np.concatenate(preds), np.concatenate(labels)
+    total = max(len(labels), 1)
+    return {"accuracy": float(np.sum(preds == labels)) / total, "loss": loss / total}, preds, labels
 
 
 def train(recipe=None, output_dir="runs/train", *, model=None, teacher=None, strategy="auto",
@@ -361,8 +368,9 @@ def train(recipe=None, output_dir="runs/train", *, model=None, teacher=None, str
         **overrides: recipe keys to change.
 
     Returns:
-        :class:`TrainResult`. The model is the epoch with the best validation accuracy (its
-        EMA weights when the recipe uses EMA); the test split is only used at the end.
+        :class:`TrainResult`. The model is the epoch with the best validation accuracy, or
+        the last epoch with the recipe's ``keep="last"`` (the default digits recipe), its EMA
+        weights when the recipe uses EMA; the test split is only used at the end.
 
     Running the same call again after an interruption resumes from the last backup.
     """
