@@ -13,7 +13,11 @@ The blocks work on ``(B, H, W, C)`` maps. Everything input-size dependent is sta
 window and shift of every block (a window larger than the map shrinks to it and stops
 shifting, as in timm), the zero padding of maps that are not a multiple of the window, and
 the shift mask (a NumPy constant). Shifts are slices and concatenations, windows are 4-D
-reshapes and transposes, so the float32 TFLite graph runs wholly on XNNPACK.
+reshapes and transposes; the float32 TFLite graph runs wholly on XNNPACK. With TF 2.21 and
+LiteRT 2.3 the straightforward graph (``roll``, 6-D window transposes, the bias gathered and
+the mask built at call time) also converts builtin-only, folds to the same constants and runs
+wholly on XNNPACK at the same speed (``benchmarks/swin_graph.py``): the restructuring keeps
+older converters and delegates safe, it is not a speed-up today.
 
 Layer names follow timm's module names with ``_`` for ``.`` (``layers_2_blocks_3``).
 """
