@@ -40,7 +40,7 @@ class Recipe:
         min_learning_rate (end of the cosine), warmup_epochs, weight_decay (AdamW; never
         applied to norms, biases, position embeddings or tokens), beta_1, beta_2,
         clip_global_norm, label_smoothing, ema (weights EMA, evaluated and saved at the end),
-        ema_momentum, ema_warmup (average over about the last ``t/2`` steps at step ``t``
+        ema_momentum, ema_warmup (at step ``t`` the average weighs roughly the last ``t/9`` steps
         until ``ema_momentum`` takes over: for short runs), mixed_precision (``"auto"``: on for GPUs with float16 tensor cores and
         TPUs, off on CPU).
     Augmentation

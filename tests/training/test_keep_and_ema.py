@@ -1,6 +1,8 @@
 """The EMA warmup of the recipe's AdamW and ``keep="last"`` (the default digits recipe)."""
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -59,7 +61,7 @@ def test_ema_follows_its_momentum_rule(warmup):
 def test_ema_warmup_survives_saving(tmp_path):
     import keras
 
-    from keras_vit.training.optim import AdamW
+    from keras_vit.optimizers import AdamW
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     model.compile(AdamW(learning_rate=1e-3, use_ema=True, ema_momentum=0.99, ema_warmup=True),
@@ -96,6 +98,13 @@ def test_keep_last_keeps_the_last_epoch(tmp_path):
     val_loss = float(np.mean(keras.losses.categorical_crossentropy(
         keras.utils.to_categorical(y, 10), model.predict(x, verbose=0), from_logits=True)))
     assert val_loss == pytest.approx(history["val_loss"][-1], rel=1e-4)
+    # A fresh Python loads it, optimizer included, with nothing but `import keras_vit`.
+    code = ("import keras_vit, keras, sys; m = keras.saving.load_model(sys.argv[1]); "
+            "print(type(m.optimizer).__name__, m.optimizer.ema_warmup)")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run" / "model.keras")],
+                          capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["AdamW", "True"]
 
 
 def test_keep_must_be_best_or_last():
