@@ -45,6 +45,8 @@ setup(
         "tflite": ["ai-edge-litert"],
         "dev": [
             "pytest",
+            # `python -m pytest` runs on every core (pytest.ini: -n auto).
+            "pytest-xdist",
             "scikit-learn",
             "matplotlib",
             "tensorflow-datasets",

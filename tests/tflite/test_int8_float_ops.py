@@ -6,6 +6,9 @@ import keras
 from keras_vit.tflite import TFLiteRunner, cli, export_model, inspect_ops
 from keras_vit.tflite.export import TRANSFORMER_FLOAT_OPS
 
+# One xdist worker runs this file: the trained models of `full_and_mixed` are made once.
+pytestmark = pytest.mark.xdist_group("int8_float_ops")
+
 
 def _smooth_images(n, size, seed=0):
     """Raw pixels with coarse structure, like ``conftest.pixel_data`` at any size."""
