@@ -45,7 +45,7 @@ setup(
         "tflite": ["ai-edge-litert"],
         "dev": [
             "pytest",
-            # `python -m pytest` runs on every core (pytest.ini: -n auto).
+            # `python -m pytest` runs on both cores of the CI machine (pytest.ini: -n 2).
             "pytest-xdist",
             "scikit-learn",
             "matplotlib",
