@@ -64,12 +64,18 @@ def _output_dtypes_by_op(path):
     return found
 
 
+@pytest.fixture(scope="module")
+def trained_vit():
+    """``_tiny_vit()`` trained once for the module (8 epochs): exporting does not change it."""
+    return _tiny_vit()
+
+
 @pytest.fixture(scope="module", params=["vit", "mobilevit"])
 def full_and_mixed(request, tmp_path_factory):
     """The same trained model exported full int8 and with ``float_ops="transformer"``, uint8
     input, verified on held-out digits with their true labels at the default agreement bound."""
     folder = tmp_path_factory.mktemp(request.param)
-    model = _tiny_vit() if request.param == "vit" else _tiny_mobilevit()
+    model = request.getfixturevalue("trained_vit") if request.param == "vit" else _tiny_mobilevit()
     images, labels = _digits(32)
     calibration, held_out = images[:32], images[1200:1300]
     kwargs = dict(quantize="int8", representative_data=calibration, sample_images=held_out, labels=labels[1200:1300],
@@ -128,9 +134,9 @@ def test_uint8_input_takes_raw_pixel_bytes(full_and_mixed):
     np.testing.assert_allclose(raw, runner(pixels.astype(np.float32)), rtol=0, atol=1e-6)
 
 
-def test_op_list_and_integer_output(tmp_path):
+def test_op_list_and_integer_output(trained_vit, tmp_path):
     images = _smooth_images(40, 32)
-    result = export_model(_tiny_vit(), tmp_path / "softmax.tflite", quantize="int8", float_ops=["softmax", "SOFTMAX"],
+    result = export_model(trained_vit, tmp_path / "softmax.tflite", quantize="int8", float_ops=["softmax", "SOFTMAX"],
                           representative_data=images[:32], sample_images=images[32:], input_dtype="int8",
                           output_dtype="int8")
     assert result.passed, result.verification.summary()
