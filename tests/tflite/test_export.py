@@ -161,9 +161,13 @@ def test_every_family_builtin_only_and_delegated(family, pixel_data, tmp_path):
     keras.utils.set_random_seed(0)
     model = keras_vit.create_model(kwargs.pop("name"), input_shape=(64, 64, 3), num_classes=10, **kwargs)
     images = np.repeat(np.repeat(pixel_data, 2, axis=1), 2, axis=2)
+    # The four conversions start from one SavedModel (the same one each would write for itself:
+    # tests/tflite/test_export_reuse.py), written once instead of four times.
+    export_model(model, tmp_path / "sm", format="saved_model", verify=False)
     for quantize in ("none", "float16", "dynamic", "int8"):
         result = export_model(model, tmp_path / f"{family}_{quantize}.tflite", quantize=quantize,
-                              representative_data=images[:32], sample_images=images[32:])
+                              representative_data=images[:32], sample_images=images[32:],
+                              saved_model_dir=tmp_path / "sm")
         assert inspect_ops(result.path)[1] == [], quantize
         if quantize == "none":
             assert result.passed, result.verification.summary()
