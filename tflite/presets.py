@@ -196,7 +196,8 @@ def export_preset(model, output, preset, representative_data, sample_images, lab
     """
     from keras_vit.utils import io as atomic_io
 
-    from .export import check_output, export_model
+    from .convert import write_saved_model
+    from .export import _model_image_shape, check_output, export_model
 
     if preset not in PRESETS:
         raise ValueError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}.")
@@ -207,13 +208,18 @@ def export_preset(model, output, preset, representative_data, sample_images, lab
     candidates = PRESETS[preset] if candidates is None else candidates
     workdir = tempfile.mkdtemp(prefix="keras_vit_preset_")
     try:
+        # Every candidate is converted from one SavedModel (float32 input; integer inputs are
+        # set by the converter), written once instead of once per candidate.
+        saved_model = os.path.join(workdir, "saved_model")
+        write_saved_model(model, saved_model, _model_image_shape(model, export_kwargs.get("input_shape")),
+                          export_kwargs.get("batch_size", 1))
         results, measured, paths = {}, [], {}
         for c in candidates:
             path = os.path.join(workdir, f"candidate{len(paths)}.tflite")
             try:
                 res = export_model(model, path, format="tflite", representative_data=representative_data,
                                    sample_images=sample_images, labels=labels, verify=True,
-                                   **c.export_kwargs(), **export_kwargs)
+                                   saved_model_dir=saved_model, **c.export_kwargs(), **export_kwargs)
             except (ValueError, RuntimeError) as e:
                 measured.append(Measurement(c.name, error=f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"))
                 continue
