@@ -1,4 +1,5 @@
-"""Keras peers of our models, fed raw pixels like ours: keras-cv-attention-models and keras-hub.
+"""Keras peers of our models, fed raw pixels like ours: keras-cv-attention-models and keras-hub,
+and the call-by-call TFLite timing the side-by-side scripts share.
 
 Kept apart from ``perf.py`` so that scripts without PyTorch can import them (``perf.py`` must
 import torch before TensorFlow; importing it later kills the process).
@@ -7,11 +8,48 @@ import os
 import sys
 
 
-def kecam_model(name, size):
+def import_kecam():
+    """kecam on its Keras 3 backend, or an ImportError saying how to get it.
+
+    kecam reads ``KECAM_BACKEND`` once, at its first import: its default TF backend fails
+    under Keras 3, so the variable (and ``keras`` standing in for ``keras_core``) must be set
+    before that.
+    """
     import keras
 
     os.environ["KECAM_BACKEND"] = "keras_core"
     sys.modules.setdefault("keras_core", keras)
+    import keras_cv_attention_models
+
+    return keras_cv_attention_models
+
+
+def time_alternating(runners, images, rounds, runs, warmup=2):
+    """``{name: [per-round latencies ms]}``, the runners invoked in turn one call at a time.
+
+    On a shared machine, load comes in bursts longer than one call: alternating call by
+    call puts every model under the same load, where blocks of ``runs`` calls per model
+    (the older pattern) let one burst land on one model and skew the ratio.
+    """
+    import numpy as np
+
+    for name, runner in runners.items():
+        runner.time_invoke(runs=1, warmup=warmup, images=images[name])
+    times = {name: [] for name in runners}
+    for _ in range(rounds):
+        this_round = {name: [] for name in runners}
+        for _ in range(runs):
+            for name, runner in runners.items():
+                this_round[name].append(runner.time_invoke(runs=1, warmup=0, images=images[name])[0])
+        for name in runners:
+            times[name].append(np.asarray(this_round[name]))
+    return times
+
+
+def kecam_model(name, size):
+    import keras
+
+    import_kecam()
     if name == "mobilevit_xxs":
         from keras_cv_attention_models import mobilevit
 

@@ -8,7 +8,7 @@ Both files take raw RGB pixels (the peer gets a Rescaling(1/255) in front, as ou
 Preprocessing); both are converted with TFLITE_BUILTINS only through
 ``keras_vit.tflite.export_model`` and verified against their Keras model. The peer counts as
 the same model only when its parameter count equals ours (3,666,760 with a 1000-class head).
-The files are called in turn, one call at a time (see :func:`time_alternating`). The table
+The files are called in turn, one call at a time (``peers.time_alternating``). The table
 gives each file's median and fastest call, the spread of the per-round medians, parameters, delegate
 partitions, ops outside XNNPACK, and peer/ours.
 
@@ -17,7 +17,7 @@ functions on Keras 3 symbolic tensors) and PVT_V2B0 fails with "A KerasTensor ca
 as input to a TensorFlow function" (``pvt.py``, ``attention_block_with_conv_down``). With
 ``KECAM_BACKEND=keras_core`` and ``keras`` standing in for ``keras_core`` *before its first
 import*, kecam builds on ``keras.ops`` and works with Keras 3.15 (kecam 1.4.3):
-:func:`import_kecam` does that.
+``peers.import_kecam`` does that.
 """
 import argparse
 import os
@@ -27,22 +27,14 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # peers.py
+
+from peers import import_kecam, time_alternating  # noqa: E402
 
 OURS = "keras_vit pvt_v2_b0"
 PEER = "kecam PVT_V2B0"
 PEER_HELP = ("pip install keras-cv-attention-models (1.4.3 builds with Keras 3.15 through its keras_core backend, "
              "which this script selects)")
-
-
-def import_kecam():
-    """kecam on its Keras 3 backend, or an ImportError saying how to get it."""
-    import keras
-
-    os.environ["KECAM_BACKEND"] = "keras_core"  # read once, at kecam's first import
-    sys.modules.setdefault("keras_core", keras)
-    import keras_cv_attention_models
-
-    return keras_cv_attention_models
 
 
 def kecam_pvt_v2_b0(size):
@@ -53,28 +45,6 @@ def kecam_pvt_v2_b0(size):
     inner = pvt.PVT_V2B0(input_shape=(size, size, 3), pretrained=None, classifier_activation=None)
     inputs = keras.Input((size, size, 3))
     return keras.Model(inputs, inner(keras.layers.Rescaling(1 / 255.0)(inputs)), name="kecam_pvt_v2_b0")
-
-
-def time_alternating(runners, images, rounds, runs, warmup=2):
-    """``{name: [per-round latencies ms]}``, the runners invoked in turn one call at a time.
-
-    On a shared machine, load comes in bursts longer than one call: alternating call by
-    call puts every model under the same load, where blocks of ``runs`` calls per model
-    (the older pattern) let one burst land on one model and skew the ratio.
-    """
-    import numpy as np
-
-    for name, runner in runners.items():
-        runner.time_invoke(runs=1, warmup=warmup, images=images[name])
-    times = {name: [] for name in runners}
-    for _ in range(rounds):
-        this_round = {name: [] for name in runners}
-        for _ in range(runs):
-            for name, runner in runners.items():
-                this_round[name].append(runner.time_invoke(runs=1, warmup=0, images=images[name])[0])
-        for name in runners:
-            times[name].append(np.asarray(this_round[name]))
-    return times
 
 
 def main(argv=None):

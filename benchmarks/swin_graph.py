@@ -23,7 +23,7 @@ library is not changed), then every variable is copied from ours by path. The sc
 the two Keras models agree, converts both with ``keras_vit.tflite.export_model`` (builtin ops
 only, verified against Keras), compares the two TFLite files with each other, lists the ops
 each file runs outside XNNPACK and its delegate partitions, and times them alternating call
-by call (see :func:`time_alternating`).
+by call (``peers.time_alternating``).
 
 For reference only, it also times keras-cv-attention-models' ``SwinTransformerV2Tiny_window8``
 (Swin v2-T, 256x256, cosine attention and a log-spaced continuous position bias: a different
@@ -37,6 +37,9 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # peers.py
+
+from peers import import_kecam, time_alternating  # noqa: E402
 
 KERAS_TOLERANCE = 1e-4  # max |diff| of logits between the two Keras graphs
 REFERENCE = "kecam Swin v2-T w8 (reference)"
@@ -46,7 +49,7 @@ def straightforward_classes():
     """Swin block, relative position bias and patch merging written the straightforward way."""
     from keras import ops
 
-    from keras_vit.layers import Attention, RelativePositionBias
+    from keras_vit.layers import RelativePositionBias
     from keras_vit.models.swin import model as swin
 
     def window_partition(x, wh, ww):
@@ -78,18 +81,7 @@ def straightforward_classes():
     class StraightforwardSwinBlock(swin.SwinTransformerBlock):
         """Roll for the shift, 6-D window partition/reverse, the mask computed in the graph."""
 
-        def __init__(self, num_heads, window_size=7, qkv_bias=True, attn_drop_rate=0.0, drop_rate=0.0, attention=None, **kwargs):
-            if attention is None:
-                attention = Attention(
-                    num_heads,
-                    qkv_bias=qkv_bias,
-                    attn_drop_rate=attn_drop_rate,
-                    proj_drop_rate=drop_rate,
-                    position_bias=StraightforwardRelativePositionBias(swin._pair(window_size), num_heads, name="relative_position"),
-                    name="attn",
-                    dtype=kwargs.get("dtype"),
-                )
-            super().__init__(num_heads, window_size=window_size, qkv_bias=qkv_bias, attn_drop_rate=attn_drop_rate, drop_rate=drop_rate, attention=attention, **kwargs)
+        position_bias_class = StraightforwardRelativePositionBias
 
         def build(self, input_shape):
             super().build(input_shape)
@@ -166,28 +158,6 @@ def copy_weights(source, target):
     return len(dst)
 
 
-def time_alternating(runners, images, rounds, runs, warmup=2):
-    """``{name: [per-round latencies ms]}``, the runners invoked in turn one call at a time.
-
-    On a shared machine, load comes in bursts longer than one call: alternating call by
-    call puts every model under the same load, where blocks of ``runs`` calls per model
-    (the older pattern) let one burst land on one model and skew the ratio.
-    """
-    import numpy as np
-
-    for name, runner in runners.items():
-        runner.time_invoke(runs=1, warmup=warmup, images=images[name])
-    times = {name: [] for name in runners}
-    for _ in range(rounds):
-        this_round = {name: [] for name in runners}
-        for _ in range(runs):
-            for name, runner in runners.items():
-                this_round[name].append(runner.time_invoke(runs=1, warmup=0, images=images[name])[0])
-        for name in runners:
-            times[name].append(np.asarray(this_round[name]))
-    return times
-
-
 def transpose_ranks(runner):
     """``"4-D x48, 6-D x23"``: the TRANSPOSE nodes of a file by the rank they permute."""
     shapes = {t["index"]: t["shape"] for t in runner.interpreter.get_tensor_details()}
@@ -203,9 +173,8 @@ def kecam_swin_v2_tiny():
     """keras-cv-attention-models' SwinTransformerV2Tiny_window8 (256x256) on raw pixels, or None."""
     import keras
 
-    os.environ["KECAM_BACKEND"] = "keras_core"  # its default TF backend fails under Keras 3
-    sys.modules.setdefault("keras_core", keras)
     try:
+        import_kecam()
         from keras_cv_attention_models import swin_transformer_v2
     except ImportError:
         print("kecam Swin v2 reference skipped: pip install keras-cv-attention-models", file=sys.stderr)

@@ -96,6 +96,9 @@ class SwinTransformerBlock(TransformerBlock):
         >>> y = SwinTransformerBlock(3, window_size=7, shift_size=3)(feature_map)  # (B, 56, 56, 96)
     """
 
+    #: The layer that adds the relative position bias to the default attention's scores.
+    position_bias_class = RelativePositionBias
+
     def __init__(self, num_heads, window_size=7, shift_size=0, pad_before_shift=False, qkv_bias=True, attn_drop_rate=0.0, drop_rate=0.0, attention=None, **kwargs):
         self.window_size = _pair(window_size)
         self.shift_size = _pair(shift_size)
@@ -106,7 +109,7 @@ class SwinTransformerBlock(TransformerBlock):
                 qkv_bias=qkv_bias,
                 attn_drop_rate=attn_drop_rate,
                 proj_drop_rate=drop_rate,
-                position_bias=RelativePositionBias(self.window_size, num_heads, name="relative_position"),
+                position_bias=self.position_bias_class(self.window_size, num_heads, name="relative_position"),
                 name="attn",
                 dtype=kwargs.get("dtype"),
             )
