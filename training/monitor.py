@@ -31,6 +31,22 @@ def _atomic_json(path, value):
     os.replace(tmp, path)
 
 
+def evaluate_logits(forward, dataset):
+    """Score ``forward``'s logits on a batched ``(images, one-hot labels)`` dataset, locally.
+
+    Returns ``(accuracy, mean cross-entropy without label smoothing, predicted ids, true ids)``.
+    """
+    loss, preds, labels = 0.0, [], []
+    for x, y in dataset:
+        logits = tf.cast(forward(x), tf.float32)
+        loss += float(tf.reduce_sum(keras.losses.categorical_crossentropy(y, logits, from_logits=True)))
+        preds.append(np.argmax(logits.numpy(), axis=-1))
+        labels.append(np.argmax(y.numpy(), axis=-1))
+    preds, labels = np.concatenate(preds), np.concatenate(labels)
+    total = max(len(labels), 1)
+    return float(np.sum(preds == labels)) / total, loss / total, preds, labels
+
+
 class BestOnValidation(keras.callbacks.Callback):
     """Validate the kept weights each epoch and remember the best epoch, resumably.
 
@@ -67,14 +83,8 @@ class BestOnValidation(keras.callbacks.Callback):
                 self.best = json.load(f)
 
     def _evaluate(self):
-        correct, total, loss = 0, 0, 0.0
-        for x, y in self.dataset:
-            logits = tf.cast(self._forward(x), tf.float32)
-            loss += float(tf.reduce_sum(keras.losses.categorical_crossentropy(
-                y, logits, from_logits=True)))
-            correct += int(np.sum(np.argmax(logits.numpy(), -1) == np.argmax(y.numpy(), -1)))
-            total += int(y.shape[0])
-        return correct / max(total, 1), loss / max(total, 1)
+        accuracy, loss, _, _ = evaluate_logits(self._forward, self.dataset)
+        return accuracy, loss
 
     def _swap_ema(self):
         """Exchange the trainable variables with their EMA (no-op without EMA)."""

@@ -25,7 +25,7 @@ from .defaults import resolve_recipe
 from .distill import Distiller, load_teacher, merge_student_outputs
 from .distribute import default_mixed_precision_policy, get_strategy, worker_info
 from .optim import build_optimizer
-from .monitor import BestOnValidation, EveryNEpochs, Progress
+from .monitor import BestOnValidation, EveryNEpochs, Progress, evaluate_logits
 from .recipe import Recipe
 
 
@@ -264,14 +264,13 @@ def finish(run, export=False):
     if recipe.keep == "last":
         # The weights fit() left (EMA ones when on): the last epoch, whatever validation says.
         best = run.selector.last or _last_epoch_record(run.history_file.load())
-        if best and run.is_chief and run.verbose:
-            print(f"Keeping the last epoch, {best['epoch']} (validation accuracy "
-                  f"{best['val_accuracy']:.4f}{', EMA weights' if recipe.ema else ''})")
+        kept = "the last epoch, {} (validation accuracy"
     else:
         best = run.selector.restore_best()
-        if best and run.is_chief and run.verbose:
-            print(f"Keeping epoch {best['epoch']} (best validation accuracy "
-                  f"{best['val_accuracy']:.4f}{', EMA weights' if recipe.ema else ''})")
+        kept = "epoch {} (best validation accuracy"
+    if best and run.is_chief and run.verbose:
+        print(f"Keeping {kept.format(best['epoch'])} "
+              f"{best['val_accuracy']:.4f}{', EMA weights' if recipe.ema else ''})")
     test_logs, preds, labels = _evaluate(student, run.test_ds)
     history = run.history_file.load()
     metrics = {
@@ -329,19 +328,11 @@ def _last_epoch_record(history):
 
 
 def _evaluate(model, dataset):
-    """Accuracy and cross-entropy (no label smoothing) of ``model``'s logits on ``dataset``,
+    """Test metrics of ``model``'s logits on ``dataset`` (see :func:`monitor.evaluate_logits`),
     with the predicted and true class ids, in one pass computed locally on this worker."""
     forward = tf.function(lambda x: merge_student_outputs(model(x, training=False)))
-    loss, preds, labels = 0.0, [], []
-    for x, y in dataset:
-        logits = tf.cast(forward(x), tf.float32)
-        loss += float(tf.reduce_sum(keras.losses.categorical_crossentropy(y, logits,
-                                                                          from_logits=True)))
-        preds.append(np.argmax(logits.numpy(), axis=-1))
-        labels.append(np.argmax(y.numpy(), axis=-1))
-    preds, labels = np.concatenate(preds), np.concatenate(labels)
-    total = max(len(labels), 1)
-    return {"accuracy": float(np.sum(preds == labels)) / total, "loss": loss / total}, preds, labels
+    accuracy, loss, preds, labels = evaluate_logits(forward, dataset)
+    return {"accuracy": accuracy, "loss": loss}, preds, labels
 
 
 def train(recipe=None, output_dir="runs/train", *, model=None, teacher=None, strategy="auto",
