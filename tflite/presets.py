@@ -196,8 +196,7 @@ def export_preset(model, output, preset, representative_data, sample_images, lab
     """
     from keras_vit.utils import io as atomic_io
 
-    from .convert import write_saved_model
-    from .export import _model_image_shape, check_output, export_model
+    from .export import check_output, export_model
 
     if preset not in PRESETS:
         raise ValueError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}.")
@@ -211,8 +210,8 @@ def export_preset(model, output, preset, representative_data, sample_images, lab
         # Every candidate is converted from one SavedModel (float32 input; integer inputs are
         # set by the converter), written once instead of once per candidate.
         saved_model = os.path.join(workdir, "saved_model")
-        write_saved_model(model, saved_model, _model_image_shape(model, export_kwargs.get("input_shape")),
-                          export_kwargs.get("batch_size", 1))
+        export_model(model, saved_model, format="saved_model", verify=False,
+                     batch_size=export_kwargs.get("batch_size", 1), input_shape=export_kwargs.get("input_shape"))
         results, measured, paths = {}, [], {}
         for c in candidates:
             path = os.path.join(workdir, f"candidate{len(paths)}.tflite")
