@@ -10,6 +10,9 @@ def test_keras_hub_deeplab_on_our_pyramid():
     keras_hub = require("keras_hub")
     import keras
 
+    # Seeded: unseeded, the head's random start made 3 epochs on 8 images end above the
+    # first epoch's loss in 1 of 6 full-suite runs.
+    keras.utils.set_random_seed(0)
     # --- README example begins ---
     backbone = keras_vit.create_model("pvt_v2_b0", features_only=True, input_shape=(64, 64, 3))
     deeplab = keras_hub.models.DeepLabV3Backbone(
