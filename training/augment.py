@@ -88,7 +88,13 @@ class Augmenter:
 
     def per_batch(self, images, labels):
         """Augment a float batch with one-hot labels: translation/rotation, RandomErasing,
-        then MixUp or CutMix."""
+        then MixUp or CutMix. Pixels stay in [0, 255]."""
+        images, labels = self._per_batch(images, labels)
+        # Interpolation and lam * 255 + (1 - lam) * 255 can round to 255.00002 in float32; the
+        # model's input range is [0, 255] exactly, as it is for an unaugmented batch.
+        return tf.clip_by_value(images, 0.0, 255.0), labels
+
+    def _per_batch(self, images, labels):
         for layer in self.geometric:
             images = layer(images, training=True)
         if self.erasing is not None:

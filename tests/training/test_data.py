@@ -35,7 +35,9 @@ def test_training_pipeline_batches_one_hot_and_augments():
     x, y = next(iter(ds))
     assert x.shape == (8, 16, 16, 3) and y.shape == (8, 10)
     np.testing.assert_allclose(y.numpy().sum(axis=1), 1.0, atol=1e-5)
-    assert float(x.numpy().min()) >= 0 and float(x.numpy().max()) <= 255
+    # Pixels stay in [0, 255] exactly: a MixUp of two 255s can round to 255.00002 unclipped.
+    for x, _ in ds.take(30):
+        assert float(x.numpy().min()) >= 0 and float(x.numpy().max()) <= 255
     # MixUp/CutMix produce soft labels for at least some images.
     assert np.any((y.numpy() > 0.01) & (y.numpy() < 0.99))
 
