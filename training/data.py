@@ -54,7 +54,9 @@ def load_dataset(
         data_dir: TFDS data directory.
         download: let TFDS download and prepare a missing dataset.
         val_fraction, test_fraction: fractions carved from the training data when the source
-            has no validation/test split (stratified by class, seeded).
+            has no validation/test split (stratified by class, seeded). ``val_fraction=0``
+            carves no validation split: ``val`` is then empty (``num_val == 0``) unless the
+            source has its own.
         seed: seed of the split.
 
     Returns:
@@ -189,15 +191,19 @@ def _load_tfds(name, image_size, data_dir, download, val_fraction, test_fraction
     cursor = train_pct
     if val_name:
         split_names.append(val_name)
+    elif val_fraction == 0:
+        split_names.append(None)  # no validation split: an empty one, below
     else:
         end = cursor + int(round(100 * val_fraction))
         split_names.append(f"train[{cursor}%:{end}%]")
         cursor = end
     split_names.append(test_name or f"train[{cursor}%:]")
     read_config = tfds.ReadConfig(shuffle_seed=seed)
-    datasets = builder.as_dataset(split=split_names, as_supervised=True,
-                                  shuffle_files=False, read_config=read_config)
-    sizes = [int(info.splits[s].num_examples) for s in split_names]
+    named = [s for s in split_names if s is not None]
+    loaded = dict(zip(named, builder.as_dataset(split=named, as_supervised=True,
+                                                shuffle_files=False, read_config=read_config)))
+    datasets = [loaded[s] if s else loaded[split_names[0]].take(0) for s in split_names]
+    sizes = [int(info.splits[s].num_examples) if s else 0 for s in split_names]
 
     def prep(image, label):
         return _resize_uint8(_to_rgb(image), image_size), tf.cast(label, tf.int64)
@@ -238,7 +244,7 @@ def _load_folder(root, image_size, val_fraction, test_fraction, seed):
         idx = _stratified_split(labels, val_fraction, test_fraction, seed)
         split_sets = [(files[i], labels[i]) for i in idx]
     for (f, _), split in zip(split_sets, ("train", "validation", "test")):
-        if len(f) == 0:
+        if len(f) == 0 and not (split == "validation" and val_fraction == 0):
             raise ValueError(f"Image folder {root!r} gives an empty {split} split; add images "
                              "or change val_fraction/test_fraction")
 

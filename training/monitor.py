@@ -52,7 +52,9 @@ class BestOnValidation(keras.callbacks.Callback):
 
     Args:
         model: the model whose outputs are scored (the student, not a distillation wrapper).
-        dataset: batched validation ``(images, one-hot labels)``.
+        dataset: batched validation ``(images, one-hot labels)``, or ``None`` when the run
+            has no validation split (``val_fraction=0``): then it only records each epoch
+            (``last``) and its training time, and there is no best epoch.
         directory: where ``best.weights.h5`` and ``best.json`` live (the backup folder, so
             an interrupted run resumes with its best epoch known).
         output_fn: maps the model's outputs to logits (e.g. averaging DeiT heads).
@@ -73,7 +75,7 @@ class BestOnValidation(keras.callbacks.Callback):
         self.save_best = save_best
         output_fn = output_fn or (lambda y: y)
         # One trace for every batch size (the last batch is smaller).
-        self._forward = tf.function(
+        self._forward = None if dataset is None else tf.function(
             lambda x: output_fn(model(x, training=False)),
             input_signature=[tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)])
         self.best = None
@@ -104,6 +106,9 @@ class BestOnValidation(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         if hasattr(self, "_epoch_started"):  # training time of the epoch, before validation
             logs["epoch_seconds"] = time.time() - self._epoch_started
+        if self.dataset is None:
+            self.last = {"epoch": epoch + 1, "val_accuracy": None, "val_loss": None}
+            return
         self._swap_ema()
         try:
             accuracy, loss = self._evaluate()

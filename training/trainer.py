@@ -184,7 +184,13 @@ def prepare(recipe=None, output_dir="runs/train", *, model=None, teacher=None,
                              cache=f"{cache}-train" if isinstance(cache, str) else cache,
                              seed=recipe.seed, skip_batches=skip)
 
-    val_ds = make_pipeline(splits.val, splits.num_classes, recipe.batch_size, cache=bool(cache))
+    if splits.num_val == 0 and recipe.keep == "best":
+        raise ValueError(
+            "keep 'best' chooses an epoch on the validation split, and this run has none "
+            f"(val_fraction={recipe.val_fraction} on {recipe.data!r}): set keep to 'last' "
+            "or val_fraction above 0")
+    val_ds = (make_pipeline(splits.val, splits.num_classes, recipe.batch_size, cache=bool(cache))
+              if splits.num_val else None)
     test_ds = make_pipeline(splits.test, splits.num_classes, recipe.batch_size, cache=False)
 
     teacher = teacher if teacher is not None else recipe.teacher
@@ -269,8 +275,12 @@ def finish(run, export=False):
         best = run.selector.restore_best()
         kept = "epoch {} (best validation accuracy"
     if best and run.is_chief and run.verbose:
-        print(f"Keeping {kept.format(best['epoch'])} "
-              f"{best['val_accuracy']:.4f}{', EMA weights' if recipe.ema else ''})")
+        if best.get("val_accuracy") is None:
+            print(f"Keeping the last epoch, {best['epoch']} (no validation split"
+                  f"{', EMA weights' if recipe.ema else ''})")
+        else:
+            print(f"Keeping {kept.format(best['epoch'])} "
+                  f"{best['val_accuracy']:.4f}{', EMA weights' if recipe.ema else ''})")
     test_logs, preds, labels = _evaluate(student, run.test_ds)
     history = run.history_file.load()
     metrics = {
@@ -307,7 +317,14 @@ def finish(run, export=False):
 
             started = time.time()
             test_images = np.concatenate([x.numpy() for x, _ in run.test_ds])
-            rep_images = np.concatenate([x.numpy() for x, _ in run.val_ds])
+            # int8 calibration: the validation images, else (no validation split) about 512
+            # unaugmented training images spread over the whole split (folders list images
+            # class by class); never the test split.
+            every = max(1, run.splits.num_train // 512)
+            calibration = run.val_ds if run.val_ds is not None else make_pipeline(
+                run.splits.train.shard(every, 0), run.splits.num_classes, recipe.batch_size,
+                cache=False)
+            rep_images = np.concatenate([x.numpy() for x, _ in calibration])
             metrics["export"] = export_and_compare(student, output_dir, test_images, labels,
                                                    representative_images=rep_images,
                                                    verbose=bool(run.verbose))
@@ -321,9 +338,10 @@ def finish(run, export=False):
 
 def _last_epoch_record(history):
     """``{"epoch", "val_accuracy", "val_loss"}`` of the last epoch in ``history.json``, or None."""
-    if not history.get("epoch") or not history.get("val_accuracy"):
+    if not history.get("epoch"):
         return None
-    return {"epoch": history["epoch"][-1], "val_accuracy": history["val_accuracy"][-1],
+    return {"epoch": history["epoch"][-1],
+            "val_accuracy": (history.get("val_accuracy") or [None])[-1],
             "val_loss": (history.get("val_loss") or [None])[-1]}
 
 

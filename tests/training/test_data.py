@@ -62,6 +62,16 @@ def test_image_folder(tmp_path):
         assert x.shape == (12, 12, 3)
         # Red images are class 0, blue class 1.
         assert int(np.argmax(x.numpy()[6, 6])) == (0 if int(y) == 0 else 2)
+    # val_fraction=0: no validation split, its images go to train; the test split is the same.
+    whole = load_dataset(str(tmp_path), 12, val_fraction=0.0, test_fraction=0.2)
+    assert (whole.num_train, whole.num_val, whole.num_test) == (16, 0, 4)
+    assert len(list(whole.val)) == 0 and len(list(whole.train)) == 16
+    # A train/ and test/ layout with no val/ carves nothing either.
+    for split in ("train", "test"):
+        _write_images(tmp_path / "split" / split / "a", 5, (255, 0, 0))
+        _write_images(tmp_path / "split" / split / "b", 5, (0, 0, 255))
+    split = load_dataset(str(tmp_path / "split"), 12, val_fraction=0.0)
+    assert (split.num_train, split.num_val, split.num_test) == (10, 0, 10)
 
 
 def test_bad_datasets_give_clear_errors(tmp_path):

@@ -112,3 +112,32 @@ def test_keep_must_be_best_or_last():
 
     with pytest.raises(ValueError, match="'keep' must be 'best' or 'last'"):
         Recipe(keep="first").validated()
+
+
+def test_no_validation_split_trains_on_it_keeps_the_last_epoch_and_calibrates_on_train(tmp_path):
+    from keras_vit.training import train
+    from keras_vit.training.recipe import Recipe
+
+    recipe = Recipe(**dict(TINY_RECIPE, epochs=2, val_fraction=0.0, keep="last")).validated()
+    result = train(recipe, output_dir=str(tmp_path / "run"), export=True, verbose=0)
+    metrics, history = result.metrics, result.history
+    # The images a validation split would hold are trained on; the test split is unchanged.
+    assert metrics["num_val"] == 0 and metrics["num_train"] + metrics["num_test"] == 1797
+    assert metrics["num_test"] == 359
+    assert metrics["selected_epoch"] == 2 and metrics["selected_val_accuracy"] is None
+    assert "val_accuracy" not in history and len(history["loss"]) == 2
+    # Export calibrates int8 on training images (there is no validation split) and scores
+    # both TFLite files on the test split.
+    rows = {row["format"]: row for row in metrics["export"]}
+    assert {"model_float32.tflite", "model_int8.tflite"} <= set(rows)
+    assert abs(rows["model_float32.tflite"]["accuracy"] - metrics["test_accuracy"]) < 0.01
+    assert (tmp_path / "run" / "accuracy.png").exists()
+
+
+def test_keep_best_needs_a_validation_split(tmp_path):
+    from keras_vit.training import train
+    from keras_vit.training.recipe import Recipe
+
+    recipe = Recipe(**dict(TINY_RECIPE, epochs=1, val_fraction=0.0, keep="best")).validated()
+    with pytest.raises(ValueError, match="keep 'best'.*no|none"):
+        train(recipe, output_dir=str(tmp_path / "run"), verbose=0)
