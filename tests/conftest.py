@@ -8,9 +8,24 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-try:  # noqa: SIM105
+# Under pytest-xdist every worker would start thread pools as wide as the machine: on 2 cores
+# two workers then run 4+ busy threads. Give each worker its share of the cores (TensorFlow
+# reads these before it starts; subprocesses inherit them). KERAS_VIT_TEST_THREADS=0 leaves
+# the defaults.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("KERAS_VIT_TEST_THREADS") != "0":
+    _THREADS = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", _THREADS)
+    os.environ.setdefault("OMP_NUM_THREADS", _THREADS)
+else:
+    _THREADS = None
+
+try:
     import torch  # noqa: F401
     import timm  # noqa: F401
+
+    if _THREADS:
+        torch.set_num_threads(int(_THREADS))
 except ImportError:
     pass
 

@@ -22,6 +22,12 @@ def test_notebook_runs_top_to_bottom(name, tmp_path):
     nbclient = pytest.importorskip("nbclient")
     with open(os.path.join(ROOT, "examples", name), encoding="utf-8") as f:
         notebook = nbformat.read(f, as_version=4)
+    if name == "digits_to_tflite.ipynb":
+        # The notebook's quick setting trains 6 epochs; CI runs the same cells with 2 (as a
+        # papermill parameter would): what is tested is that every cell runs and shows its
+        # pictures, not the accuracy, which benchmarks/demo_seeds.py measures.
+        cell = next(c for c in notebook.cells if c.cell_type == "code" and "EPOCHS = 6" in c.source)
+        cell.source = cell.source.replace("EPOCHS = 6", "EPOCHS = 2", 1)
     client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError, with the failing cell, on any error

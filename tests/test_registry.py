@@ -103,12 +103,18 @@ def test_parameter_count_against_reference(name):
     assert spec.parameters == expected, f"the registry publishes {spec.parameters:,} for {name}"
 
 
+# Config keys that change only a value, never the graph's ops or its saved config's shape
+# (BEiT-L's layer-scale init, PVT v2-b5's MLP ratios): variants differing in nothing else
+# share one tiny test.
+VALUE_ONLY_KEYS = {"layer_scale_init", "mlp_ratios"}
+
+
 def _tiny_models():
     """One tiny configuration per distinct (family, variant config): a test each."""
     seen = {}
     for name in NAMES:
         spec = keras_vit.get_model_spec(name)
-        config = {**spec.config, **spec.tiny}
+        config = {k: v for k, v in {**spec.config, **spec.tiny}.items() if k not in VALUE_ONLY_KEYS}
         key = (spec.family, json.dumps(config, sort_keys=True, default=str))
         seen.setdefault(key, name)
     return sorted(seen.values())

@@ -11,6 +11,7 @@ import os
 import re
 
 import keras
+import numpy as np
 
 from keras_vit.utils.io import atomic_path, write_json
 
@@ -42,6 +43,60 @@ def atomic_save_model(model, path):
     """``model.save(path)``, atomically."""
     with atomic_path(path) as tmp:
         model.save(tmp)
+
+
+def _backup_variables(model):
+    """What a backup holds: every model variable (BatchNorm statistics included), then every
+    optimizer variable (step count, moments, EMA), in their tracking order."""
+    optimizer = getattr(model, "optimizer", None)
+    return list(model.weights) + (list(optimizer.variables) if optimizer is not None else [])
+
+
+def write_backup(model, path):
+    """Write ``model``'s training state to ``path`` as one uncompressed ``.npz``.
+
+    One array per variable plus a manifest of their paths and shapes. A fifth of the time of
+    ``model.save_weights`` (h5, a dataset per variable): 0.09 against 0.45 s for
+    MobileViT-XXS with AdamW and EMA, paid at every epoch end.
+    """
+    variables = _backup_variables(model)
+    manifest = json.dumps([[v.path, [int(d) for d in v.shape]] for v in variables])
+    arrays = {f"v{i:05d}": keras.ops.convert_to_numpy(v) for i, v in enumerate(variables)}
+    with open(path, "wb") as f:
+        np.savez(f, __manifest__=np.array(manifest), **arrays)
+
+
+class UnreadableBackup(ValueError):
+    """A backup file that cannot be read (truncated, corrupt)."""
+
+
+def read_backup(model, path):
+    """Load a :func:`write_backup` file (or an older ``.weights.h5`` backup) into ``model``.
+
+    Raises:
+        UnreadableBackup: the file is truncated or corrupt.
+        ValueError: it is of another model (variable count or shapes differ).
+    """
+    if path.endswith(".h5"):
+        model.load_weights(path)
+        return
+    variables = _backup_variables(model)
+    try:
+        with np.load(path) as data:
+            manifest = json.loads(str(data["__manifest__"]))
+            values = [data[f"v{i:05d}"] for i in range(len(manifest))]
+    except Exception as exc:  # zipfile.BadZipFile, EOFError, KeyError, ...: a damaged file
+        raise UnreadableBackup(f"{os.path.basename(path)} is unreadable, truncated or corrupt "
+                               f"({type(exc).__name__}: {exc})") from None
+    if len(manifest) != len(variables):
+        raise ValueError(f"it holds {len(manifest)} variables, this model and its optimizer "
+                         f"have {len(variables)}")
+    for var, (name, shape), value in zip(variables, manifest, values):
+        if [int(d) for d in var.shape] != shape or list(value.shape) != shape:
+            raise ValueError(f"{name} has shape {tuple(shape)} there, {var.path} has "
+                             f"{tuple(var.shape)} here")
+    for var, value in zip(variables, values):
+        var.assign(value)
 
 
 def read_backup_state(backup_dir):
@@ -91,7 +146,11 @@ class ResumableBackup(keras.callbacks.Callback):
         state = read_backup_state(self.backup_dir)
         if state is not None:
             try:
-                model.load_weights(os.path.join(self.backup_dir, state["weights"]))
+                read_backup(model, os.path.join(self.backup_dir, state["weights"]))
+            except UnreadableBackup as exc:
+                raise ValueError(
+                    f"The backup in {self.backup_dir} is damaged: {exc}. Choose a new --output "
+                    "(or delete that folder) to start afresh.") from None
             except (ValueError, KeyError) as exc:
                 first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
                 raise ValueError(
@@ -117,12 +176,12 @@ class ResumableBackup(keras.callbacks.Callback):
         self._save(epoch + 1, 0)
 
     def _save(self, epoch, step):
-        name = f"state-{self._seq:06d}.weights.h5"
+        name = f"state-{self._seq:06d}.npz"
         path = os.path.join(self.backup_dir, name)
         try:
             os.makedirs(self.backup_dir, exist_ok=True)
             with atomic_path(path) as tmp:
-                self.model.save_weights(tmp)
+                write_backup(self.model, tmp)
             write_json(os.path.join(self.backup_dir, "latest.json"),
                        {"epoch": epoch, "step": step, "weights": name, "seq": self._seq})
         except OSError as exc:
@@ -132,7 +191,8 @@ class ResumableBackup(keras.callbacks.Callback):
             self.model.stop_training = True
             raise storage_error(exc, "a training backup", self.backup_dir) from None
         self._seq += 1
-        for old in glob.glob(os.path.join(self.backup_dir, "state-*.weights.h5")):
+        for old in (glob.glob(os.path.join(self.backup_dir, "state-*.npz"))
+                    + glob.glob(os.path.join(self.backup_dir, "state-*.weights.h5"))):
             if os.path.basename(old) != name:
                 os.remove(old)
 

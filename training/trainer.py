@@ -317,10 +317,10 @@ def finish(run, export=False):
 
             started = time.time()
             test_images = np.concatenate([x.numpy() for x, _ in run.test_ds])
-            # int8 calibration: the validation images, else (no validation split) about 512
+            # int8 calibration: the validation images, else (no validation split) about 200
             # unaugmented training images spread over the whole split (folders list images
             # class by class); never the test split.
-            every = max(1, run.splits.num_train // 512)
+            every = max(1, run.splits.num_train // 200)
             calibration = run.val_ds if run.val_ds is not None else make_pipeline(
                 run.splits.train.shard(every, 0), run.splits.num_classes, recipe.batch_size,
                 cache=False)
