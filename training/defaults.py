@@ -52,8 +52,12 @@ def default_recipe(data=None, model=None):
     if data is not None and data != recipe.data:
         changes["data"] = data
         if not str(data).startswith("digits"):
-            changes["description"] = (f"{recipe.description} Applied to {data}: check the "
-                                      "input size, epochs and flips for your images.")
+            # Digits trains on every non-test image (its recipe was chosen on development
+            # splits); on a user's own data a validation curve is what shows over-fitting.
+            changes["val_fraction"] = 0.1
+            changes["description"] = (f"{recipe.description} Applied to {data}: 10% of the "
+                                      "training images are held out to validate each epoch; "
+                                      "check the input size, epochs and flips for your images.")
     if model is not None and model != recipe.model:
         changes.update(model=model, model_overrides={}, image_size=_image_size_for(model),
                        epochs=_epochs_for(model),

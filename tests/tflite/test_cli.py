@@ -5,6 +5,10 @@ from PIL import Image
 
 from keras_vit.tflite import cli
 
+# One worker runs the whole module: its module-scoped model is then made once, not once
+# per worker (pytest-xdist --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("tflite_cli")
+
 
 @pytest.fixture(scope="module")
 def toy_keras_file(toy_vit, tmp_path_factory):

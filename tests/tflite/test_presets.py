@@ -6,6 +6,10 @@ import keras
 from keras_vit.tflite import TFLiteRunner, cli, evaluate_tflite, export_model
 from keras_vit.tflite.presets import MAX_ACCURACY_DROP, MOBILE_CANDIDATES, Measurement, choose
 
+# One worker runs the whole module: its module-scoped model is then made once, not once
+# per worker (pytest-xdist --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("presets")
+
 
 def _m(name, ms, acc, error=None):
     return Measurement(name, latency_ms=None if error else ms, round_ms=(ms,), accuracy=acc, size=1, error=error)

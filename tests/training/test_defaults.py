@@ -42,3 +42,7 @@ def test_flags_override_the_default_and_named_recipes_are_kept():
     assert imagenet.image_size == 224 and imagenet.epochs == 300
     other = default_recipe(data="my_images")
     assert other.data == "my_images" and "my_images" in other.description
+    # Digits trains on its validation images (the last epoch is kept); a user's own data
+    # keeps a validation split to watch, with the same keep rule.
+    assert load_recipe(DEFAULT_RECIPE).val_fraction == 0 and other.val_fraction == 0.1
+    assert other.keep == "last"
