@@ -37,30 +37,19 @@ SETTINGS = {
 def _dev_loader(dev_seed, merge):
     """A replacement for the digits loader that serves one development split."""
     import numpy as np
-    import tensorflow as tf
 
     from keras_vit.training import data as D
 
     def load(image_size, val_fraction, test_fraction, seed):
-        from sklearn.datasets import load_digits
-
-        digits = load_digits()
-        images = (digits.images * (255.0 / 16.0)).astype(np.float32)[..., None]
-        labels = digits.target.astype(np.int64)
+        images, labels = D._digits_arrays()
         # The real split; its test part is dropped here and never looked at.
         train, val, _ = D._stratified_split(labels, 0.1, 0.2, 0)
         pool = np.concatenate([train, val])
         dev_train, dev_val, dev_test = D._stratified_split(labels[pool], 0.1, 0.25, 1000 + dev_seed)
         if merge:
             dev_train = np.sort(np.concatenate([dev_train, dev_val]))
-
-        def make(idx):
-            idx = pool[idx]
-            ds = tf.data.Dataset.from_tensor_slices((images[idx], labels[idx]))
-            return ds.map(lambda x, y: (D._resize_uint8(D._to_rgb(x), image_size), y))
-
-        return D.DataSplits(make(dev_train), make(dev_val), make(dev_test),
-                            [str(i) for i in range(10)], len(dev_train), len(dev_val), len(dev_test))
+        return D._digits_splits(images, labels, [pool[i] for i in (dev_train, dev_val, dev_test)],
+                                image_size)
 
     return load
 

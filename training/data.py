@@ -117,7 +117,8 @@ def _to_rgb(image):
     return image
 
 
-def _load_digits(image_size, val_fraction, test_fraction, seed):
+def _digits_arrays():
+    """scikit-learn's digits as float32 ``(N, 8, 8, 1)`` images in 0..255 and int64 labels."""
     try:
         from sklearn.datasets import load_digits
     except ImportError:
@@ -127,16 +128,25 @@ def _load_digits(image_size, val_fraction, test_fraction, seed):
     digits = load_digits()
     # Pixel values are 0..16; scale to the 0..255 range every model input expects.
     images = (digits.images * (255.0 / 16.0)).astype(np.float32)[..., None]
-    labels = digits.target.astype(np.int64)
-    train_idx, val_idx, test_idx = _stratified_split(labels, val_fraction, test_fraction, seed)
+    return images, digits.target.astype(np.int64)
+
+
+def _digits_splits(images, labels, parts, image_size):
+    """:class:`DataSplits` of the digits at ``parts`` = (train, val, test) indices."""
 
     def make(idx):
         ds = tf.data.Dataset.from_tensor_slices((images[idx], labels[idx]))
         return ds.map(lambda x, y: (_resize_uint8(_to_rgb(x), image_size), y),
                       num_parallel_calls=tf.data.AUTOTUNE)
 
-    return DataSplits(make(train_idx), make(val_idx), make(test_idx),
-                      [str(i) for i in range(10)], len(train_idx), len(val_idx), len(test_idx))
+    return DataSplits(*(make(idx) for idx in parts), [str(i) for i in range(10)],
+                      *(len(idx) for idx in parts))
+
+
+def _load_digits(image_size, val_fraction, test_fraction, seed):
+    images, labels = _digits_arrays()
+    parts = _stratified_split(labels, val_fraction, test_fraction, seed)
+    return _digits_splits(images, labels, parts, image_size)
 
 
 def _missing_package(name, error):

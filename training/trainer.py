@@ -270,17 +270,15 @@ def finish(run, export=False):
     if recipe.keep == "last":
         # The weights fit() left (EMA ones when on): the last epoch, whatever validation says.
         best = run.selector.last or _last_epoch_record(run.history_file.load())
-        kept = "the last epoch, {} (validation accuracy"
+        kept, score = "the last epoch, {}", "validation accuracy"
     else:
         best = run.selector.restore_best()
-        kept = "epoch {} (best validation accuracy"
+        kept, score = "epoch {}", "best validation accuracy"
     if best and run.is_chief and run.verbose:
-        if best.get("val_accuracy") is None:
-            print(f"Keeping the last epoch, {best['epoch']} (no validation split"
-                  f"{', EMA weights' if recipe.ema else ''})")
-        else:
-            print(f"Keeping {kept.format(best['epoch'])} "
-                  f"{best['val_accuracy']:.4f}{', EMA weights' if recipe.ema else ''})")
+        detail = ("no validation split" if best.get("val_accuracy") is None
+                  else f"{score} {best['val_accuracy']:.4f}")
+        print(f"Keeping {kept.format(best['epoch'])} ({detail}"
+              f"{', EMA weights' if recipe.ema else ''})")
     test_logs, preds, labels = _evaluate(student, run.test_ds)
     history = run.history_file.load()
     metrics = {
@@ -320,10 +318,12 @@ def finish(run, export=False):
             # int8 calibration: the validation images, else (no validation split) about 200
             # unaugmented training images spread over the whole split (folders list images
             # class by class); never the test split.
-            every = max(1, run.splits.num_train // 200)
-            calibration = run.val_ds if run.val_ds is not None else make_pipeline(
-                run.splits.train.shard(every, 0), run.splits.num_classes, recipe.batch_size,
-                cache=False)
+            calibration = run.val_ds
+            if calibration is None:
+                every = max(1, run.splits.num_train // 200)
+                calibration = make_pipeline(run.splits.train.shard(every, 0),
+                                            run.splits.num_classes, recipe.batch_size,
+                                            cache=False)
             rep_images = np.concatenate([x.numpy() for x, _ in calibration])
             metrics["export"] = export_and_compare(student, output_dir, test_images, labels,
                                                    representative_images=rep_images,
