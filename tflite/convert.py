@@ -36,6 +36,12 @@ TRANSFORMER_FLOAT_OPS = (
 )
 FLOAT_OPS_PRESETS = {"transformer": TRANSFORMER_FLOAT_OPS}
 
+#: Operators an int8 export always keeps in float when the quantizer made them integer.
+#: TFLite's int8 DIV stops the interpreter ("data[i] != zero_point") whenever a divisor rounds
+#: to the zero point: T2T-ViT's performer attention divides by a normalizer whose small
+#: values do, so its full-int8 file failed on ordinary images. XNNPACK has no int8 DIV either.
+INT8_UNSAFE_OPS = ("DIV",)
+
 
 class ConversionError(RuntimeError):
     """TFLite conversion failed, or would need non-builtin (Flex/custom) operators."""
@@ -154,12 +160,42 @@ def _quantize_keeping_float_ops(converter, float_ops, input_dtype, output_dtype)
     return modify_model_io_type(quantized, tf.as_dtype(input_dtype or "float32"), tf.as_dtype(output_dtype or "float32"))
 
 
+def integer_ops(model):
+    """Names of the operators of a `.tflite` file (path or bytes) that take int8/uint8 inputs."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    fb = schema.Model.GetRootAs(runtime._read_model_bytes(model), 0)
+    codes = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    integer = (schema.TensorType.INT8, schema.TensorType.UINT8)
+    found = set()
+    for s in range(fb.SubgraphsLength()):
+        sub = fb.Subgraphs(s)
+        for j in range(sub.OperatorsLength()):
+            op = sub.Operators(j)
+            code = fb.OperatorCodes(op.OpcodeIndex())
+            name = codes.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()))
+            inputs = [op.Inputs(k) for k in range(op.InputsLength())]
+            if any(i >= 0 and sub.Tensors(i).Type() in integer for i in inputs):
+                found.add(name)
+    return found
+
+
 def convert_saved_model(saved_model_dir, image_shape, batch_size, quantize, representative_data=None,
                         input_dtype=None, output_dtype=None, num_calibration=100, float_ops=()):
     """Convert a SavedModel to TFLite bytes with builtin ops only.
 
-    ``float_ops`` (int8 only) are TFLite op names to keep in float, see :func:`resolve_float_ops`.
+    ``float_ops`` (int8 only) are TFLite op names to keep in float, see :func:`resolve_float_ops`;
+    ``INT8_UNSAFE_OPS`` are added to them when the quantizer made one of them integer
+    (:func:`convert_tflite` says which).
     """
+    return convert_tflite(saved_model_dir, image_shape, batch_size, quantize, representative_data,
+                          input_dtype, output_dtype, num_calibration, float_ops)[0]
+
+
+def convert_tflite(saved_model_dir, image_shape, batch_size, quantize, representative_data=None,
+                   input_dtype=None, output_dtype=None, num_calibration=100, float_ops=()):
+    """:func:`convert_saved_model`, returning ``(tflite_bytes, float_ops)``: the op types
+    actually kept in float, which include any of ``INT8_UNSAFE_OPS`` the model has."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=["serving_default"])
@@ -190,13 +226,19 @@ def convert_saved_model(saved_model_dir, image_shape, batch_size, quantize, repr
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            float_ops = tuple(float_ops or ())
             if quantize == "int8" and float_ops:
                 tflite_bytes = _quantize_keeping_float_ops(converter, float_ops, input_dtype, output_dtype)
             else:
                 tflite_bytes = converter.convert()
+            unsafe = tuple(op for op in INT8_UNSAFE_OPS
+                           if quantize == "int8" and op not in float_ops and op in integer_ops(tflite_bytes))
+            if unsafe:
+                float_ops = float_ops + unsafe
+                tflite_bytes = _quantize_keeping_float_ops(converter, float_ops, input_dtype, output_dtype)
     except Exception as e:  # the converter raises several private error types
         raise _conversion_error(e) from None
     _, non_builtin = runtime.inspect_ops(tflite_bytes)
     if non_builtin:
         raise ConversionError(f"The converted model contains non-builtin ops: {', '.join(non_builtin)}.")
-    return tflite_bytes
+    return tflite_bytes, float_ops

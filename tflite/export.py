@@ -23,9 +23,11 @@ from . import data as data_lib
 from . import runtime
 from .convert import (  # noqa: F401  (re-exported: the public names of the export API)
     FLOAT_OPS_PRESETS,
+    INT8_UNSAFE_OPS,
     TRANSFORMER_FLOAT_OPS,
     ConversionError,
     convert_saved_model,
+    convert_tflite,
     resolve_float_ops,
     write_saved_model,
 )
@@ -413,7 +415,8 @@ def export_model(
             try:
                 if not saved_model_dir:
                     write_saved_model(model, sm_dir, image_shape, batch_size)
-                tflite_bytes = convert_saved_model(
+                # float_ops comes back with any INT8_UNSAFE_OPS (DIV) the model needed kept in float.
+                tflite_bytes, float_ops = convert_tflite(
                     sm_dir, image_shape, batch_size, quantize, representative_data, input_dtype,
                     output_dtype, num_calibration, float_ops,
                 )

@@ -96,7 +96,7 @@ def test_failed_conversion_leaves_nothing(toy_vit, tmp_path, private_tmp, monkey
     def fail(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C in the middle of conversion
 
-    monkeypatch.setattr(export_lib, "convert_saved_model", fail)
+    monkeypatch.setattr(export_lib, "convert_tflite", fail)
     (tmp_path / "out").mkdir()
     with pytest.raises(KeyboardInterrupt):
         export_model(toy_vit, tmp_path / "out" / "m.tflite", verify=False)
@@ -134,7 +134,7 @@ def slow_conversion(*args, **kwargs):
     print("converting", flush=True)
     time.sleep(60)
 
-export_lib.convert_saved_model = slow_conversion
+export_lib.convert_tflite = slow_conversion
 inputs = keras.Input((8, 8, 3))
 model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
 export_lib.export_model(model, {str(out / "m.tflite")!r}, verify=False)
