@@ -5,8 +5,10 @@ float32 with builtin ops, XNNPACK, 1 thread, timed interleaved in one process.
 
 Every model is built at its native input size with random weights (latency does not depend
 on the values), exported through ``keras_vit.tflite.export_model`` (verified against Keras),
-then all files are timed round-robin: in each round every model runs ``--runs`` invocations
-after a warm-up, and the table reports the median over all rounds and the spread of the
+then all files are timed call by call: after two warm-up calls each, every round calls each
+model once in turn, ``--runs`` times over, so that a burst of load on a shared machine falls
+on every model alike (timing one model's calls in a block, as this script first did, let a
+burst land on one model). The table reports the median over all calls and the spread of the
 per-round medians. It prints the machine's load average before and after: on a shared
 machine, compare rows of one run, not across runs.
 """
@@ -66,12 +68,20 @@ def main(argv=None):
             sizes[name] = os.path.getsize(path) / 1e6
             keras.backend.clear_session()
         per_round = {name: [] for name in runners}
+        for _, runner, _ in runners.values():
+            runner.time_invoke(runs=0, warmup=2)  # sets the input and warms up
         for _ in range(args.rounds):
-            for name, (_, runner, _) in runners.items():
-                per_round[name].append(runner.time_invoke(runs=args.runs, warmup=2))
+            calls = {name: [] for name in runners}
+            for _ in range(args.runs):
+                for name, (_, runner, _) in runners.items():
+                    start = time.perf_counter()
+                    runner.interpreter.invoke()
+                    calls[name].append(1e3 * (time.perf_counter() - start))
+            for name in runners:
+                per_round[name].append(np.asarray(calls[name]))
     load_after = os.getloadavg()
     print(f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"TF {tf.__version__}, Keras {keras.__version__}; {args.threads} thread(s), {args.rounds} rounds x {args.runs} runs; "
+          f"TF {tf.__version__}, Keras {keras.__version__}; {args.threads} thread(s), {args.rounds} rounds x {args.runs} calls, call by call; "
           f"load average {load_before[0]:.1f} -> {load_after[0]:.1f}")
     print()
     print("| family | model | input | size MB | median ms | round medians ms | ops outside XNNPACK |")
