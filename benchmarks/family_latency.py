@@ -5,8 +5,8 @@ float32 with builtin ops, XNNPACK, 1 thread, timed interleaved in one process.
 
 Every model is built at its native input size with random weights (latency does not depend
 on the values), exported through ``keras_vit.tflite.export_model`` (verified against Keras),
-then all files are timed call by call: after two warm-up calls each, every round calls each
-model once in turn, ``--runs`` times over, so that a burst of load on a shared machine falls
+then all files are timed call by call (``peers.time_alternating``): after two warm-up calls
+each, every round calls each model once in turn, ``--runs`` times over, so that a burst of load on a shared machine falls
 on every model alike (timing one model's calls in a block, as this script first did, let a
 burst land on one model). The table reports the median over all calls and the spread of the
 per-round medians. It prints the machine's load average before and after: on a shared
@@ -20,6 +20,9 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # peers.py
+
+from peers import time_alternating  # noqa: E402  (call-by-call timing, shared with the peer scripts)
 
 
 def smallest_per_family():
@@ -67,18 +70,11 @@ def main(argv=None):
             runners[name] = (family, runner, report)
             sizes[name] = os.path.getsize(path) / 1e6
             keras.backend.clear_session()
-        per_round = {name: [] for name in runners}
-        for _, runner, _ in runners.values():
-            runner.time_invoke(runs=0, warmup=2)  # sets the input and warms up
-        for _ in range(args.rounds):
-            calls = {name: [] for name in runners}
-            for _ in range(args.runs):
-                for name, (_, runner, _) in runners.items():
-                    start = time.perf_counter()
-                    runner.interpreter.invoke()
-                    calls[name].append(1e3 * (time.perf_counter() - start))
-            for name in runners:
-                per_round[name].append(np.asarray(calls[name]))
+        rng = np.random.default_rng(0)
+        images = {name: rng.uniform(0, 255, runner.input_shape).astype(np.float32)
+                  for name, (_, runner, _) in runners.items()}
+        per_round = time_alternating({name: runner for name, (_, runner, _) in runners.items()},
+                                     images, args.rounds, args.runs, warmup=2)
     load_after = os.getloadavg()
     print(f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"TF {tf.__version__}, Keras {keras.__version__}; {args.threads} thread(s), {args.rounds} rounds x {args.runs} calls, call by call; "

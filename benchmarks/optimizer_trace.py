@@ -34,33 +34,27 @@ def main(argv=None):
     import keras_vit
     from keras_vit.optimizers import AdamW
     from keras_vit.training import load_recipe
-    from keras_vit.training.optim import NO_DECAY_NAME_PATTERNS, no_weight_decay_variables
-    from keras_vit.training.optim import warmup_cosine_schedule
+    from keras_vit.training.optim import build_optimizer
 
-    class KerasAdamW(keras.optimizers.AdamW):
-        """Keras' update graph, with keras_vit's EMA warmup so that only the update differs."""
-        _update_model_variables_moving_average = AdamW._update_model_variables_moving_average
-        ema_warmup = True
+    class KerasAdamW(AdamW):
+        """Keras' update and weight-decay graph; everything else (EMA warmup) is keras_vit's."""
+        _distributed_tf_update_step = keras.optimizers.AdamW._distributed_tf_update_step
+        _apply_weight_decay = keras.optimizers.AdamW._apply_weight_decay
 
     recipe = load_recipe("digits_default")
     size, batch = args.image_size, args.batch_size
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (batch * args.steps, size, size, 3)).astype("float32")
     y = keras.utils.to_categorical(rng.integers(0, 10, batch * args.steps), 10)
-    total = recipe.epochs * args.steps
     models, first = {}, {}
     for name, cls in (("keras.optimizers.AdamW", KerasAdamW), ("keras_vit AdamW", AdamW)):
         keras.utils.set_random_seed(0)
         model = keras_vit.create_model(args.model, num_classes=10, input_shape=(size, size, 3),
                                        drop_path_rate=recipe.drop_path_rate)
-        schedule = warmup_cosine_schedule(recipe.learning_rate, total,
-                                          recipe.warmup_epochs * args.steps,
-                                          recipe.min_learning_rate)
-        kwargs = dict(weight_decay=recipe.weight_decay, global_clipnorm=recipe.clip_global_norm,
-                      use_ema=True, ema_momentum=recipe.ema_momentum)
-        optimizer = cls(schedule, ema_warmup=True, **kwargs) if cls is AdamW else cls(schedule, **kwargs)
-        optimizer.exclude_from_weight_decay(var_list=no_weight_decay_variables(model),
-                                            var_names=list(NO_DECAY_NAME_PATTERNS))
+        # The training's own optimizer (schedule, decay exclusions, clipping, EMA), with
+        # Keras' two update methods put back for the baseline.
+        optimizer = build_optimizer(recipe, model, args.steps)
+        optimizer.__class__ = cls
         model.compile(optimizer, keras.losses.CategoricalCrossentropy(from_logits=True))
         optimizer.build(model.trainable_variables)
         start = time.perf_counter()

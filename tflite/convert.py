@@ -164,20 +164,10 @@ def integer_ops(model):
     """Names of the operators of a `.tflite` file (path or bytes) that take int8/uint8 inputs."""
     from ai_edge_litert import schema_py_generated as schema
 
-    fb = schema.Model.GetRootAs(runtime._read_model_bytes(model), 0)
-    codes = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     integer = (schema.TensorType.INT8, schema.TensorType.UINT8)
-    found = set()
-    for s in range(fb.SubgraphsLength()):
-        sub = fb.Subgraphs(s)
-        for j in range(sub.OperatorsLength()):
-            op = sub.Operators(j)
-            code = fb.OperatorCodes(op.OpcodeIndex())
-            name = codes.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()))
-            inputs = [op.Inputs(k) for k in range(op.InputsLength())]
-            if any(i >= 0 and sub.Tensors(i).Type() in integer for i in inputs):
-                found.add(name)
-    return found
+    return {name for sub, op, name, _ in runtime.operators(model)
+            if any(i >= 0 and sub.Tensors(i).Type() in integer
+                   for i in (op.Inputs(k) for k in range(op.InputsLength())))}
 
 
 def convert_saved_model(saved_model_dir, image_shape, batch_size, quantize, representative_data=None,
@@ -231,8 +221,10 @@ def convert_tflite(saved_model_dir, image_shape, batch_size, quantize, represent
                 tflite_bytes = _quantize_keeping_float_ops(converter, float_ops, input_dtype, output_dtype)
             else:
                 tflite_bytes = converter.convert()
-            unsafe = tuple(op for op in INT8_UNSAFE_OPS
-                           if quantize == "int8" and op not in float_ops and op in integer_ops(tflite_bytes))
+            unsafe = ()
+            if quantize == "int8":
+                integer = integer_ops(tflite_bytes)
+                unsafe = tuple(op for op in INT8_UNSAFE_OPS if op in integer and op not in float_ops)
             if unsafe:
                 float_ops = float_ops + unsafe
                 tflite_bytes = _quantize_keeping_float_ops(converter, float_ops, input_dtype, output_dtype)

@@ -64,10 +64,23 @@ def inspect_ops(model):
     """
     from ai_edge_litert import schema_py_generated as schema
 
-    buf = _read_model_bytes(model)
-    fb = schema.Model.GetRootAs(buf, 0)
+    ops = {}
+    non_builtin = set()
+    for _, _, name, builtin in operators(model):
+        ops[name] = ops.get(name, 0) + 1
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            non_builtin.add(name)
+    return dict(sorted(ops.items())), sorted(non_builtin)
+
+
+def operators(model):
+    """Yield ``(subgraph, operator, name, builtin_code)`` for every operator of a `.tflite`
+    file (path or bytes), from its flatbuffer (``ai_edge_litert``'s schema objects)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    fb = schema.Model.GetRootAs(_read_model_bytes(model), 0)
     code_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    names = []
+    names, builtins = [], []
     for i in range(fb.OperatorCodesLength()):
         code = fb.OperatorCodes(i)
         # Old files store small codes in the deprecated 8-bit field only.
@@ -77,18 +90,12 @@ def inspect_ops(model):
             names.append(custom.decode() if custom else "CUSTOM")
         else:
             names.append(code_names.get(builtin, f"BUILTIN_{builtin}"))
-    ops = {}
-    non_builtin = set()
+        builtins.append(builtin)
     for s in range(fb.SubgraphsLength()):
         sub = fb.Subgraphs(s)
         for j in range(sub.OperatorsLength()):
-            idx = sub.Operators(j).OpcodeIndex()
-            name = names[idx]
-            ops[name] = ops.get(name, 0) + 1
-            builtin = max(fb.OperatorCodes(idx).BuiltinCode(), fb.OperatorCodes(idx).DeprecatedBuiltinCode())
-            if builtin == schema.BuiltinOperator.CUSTOM:
-                non_builtin.add(name)
-    return dict(sorted(ops.items())), sorted(non_builtin)
+            op = sub.Operators(j)
+            yield sub, op, names[op.OpcodeIndex()], builtins[op.OpcodeIndex()]
 
 
 @dataclasses.dataclass
