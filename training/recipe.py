@@ -56,7 +56,10 @@ class Recipe:
         seed, keep (``"best"``: the epoch with the best validation accuracy, then loss;
         ``"last"``: the last epoch, e.g. when the validation split is too small to rank
         epochs; with ``ema`` either way its EMA weights), steps_per_execution,
-        backup_every_steps (0: back up once per epoch).
+        backup_every_steps (0: back up once per epoch), deterministic (``"auto"``: on when
+        training runs on CPU only, where it costs nothing measurable, so that a seed gives
+        the same run every time on the same machine; ``true``/``false`` force it; it calls
+        ``tf.config.experimental.enable_op_determinism()``, which is process-wide).
     """
 
     model: str = "vit_tiny_patch16_224"
@@ -109,6 +112,7 @@ class Recipe:
     keep: str = "best"
     steps_per_execution: int = 1
     backup_every_steps: int = 0
+    deterministic: Any = "auto"
 
     description: str = ""
 
@@ -150,6 +154,8 @@ class Recipe:
                 f"Recipe key 'mixed_precision' must be true, false or one of {', '.join(MIXED_PRECISION_VALUES)}, "
                 f"got {self.mixed_precision!r}"
             )
+        if self.deterministic not in (True, False, "auto"):
+            raise ValueError(f"Recipe key 'deterministic' must be true, false or \"auto\", got {self.deterministic!r}")
         _check_normalization(self.model_overrides)
         if self.keep not in ("best", "last"):
             raise ValueError(f"Recipe key 'keep' must be 'best' or 'last', got {self.keep!r}")

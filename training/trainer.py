@@ -111,6 +111,23 @@ def _set_precision(recipe, strategy):
     return policy or "float32"
 
 
+def _set_determinism(recipe, strategy):
+    """Turn on TensorFlow's op determinism when the recipe asks for it; return whether it is on.
+
+    ``"auto"`` means on when the strategy computes on CPU only. Without it the same seed gives
+    a different run every time: the augmentation layers draw their random numbers in a
+    parallel ``tf.data`` map, in whatever order its threads happen to run. On the digits
+    recipe (2-core CPU) the epochs took the same time with and without it.
+    """
+    setting = recipe.deterministic
+    if setting == "auto":
+        setting = (not isinstance(strategy, tf.distribute.TPUStrategy)
+                   and not tf.config.list_logical_devices("GPU"))
+    if setting:
+        tf.config.experimental.enable_op_determinism()
+    return bool(setting)
+
+
 def _tensorboard_available():
     try:
         import tensorboard  # noqa: F401  (tf.summary needs it since TF 2.16)
@@ -160,6 +177,7 @@ def prepare(recipe=None, output_dir="runs/train", *, model=None, teacher=None,
     work_dir = output_dir if is_chief else os.path.join(output_dir, f".worker-{index}")
     os.makedirs(work_dir, exist_ok=True)
     precision = _set_precision(recipe, strategy)
+    _set_determinism(recipe, strategy)
     keras.utils.set_random_seed(recipe.seed)
 
     splits = load_dataset(recipe.data, recipe.image_size, data_dir=recipe.data_dir,
