@@ -19,11 +19,12 @@ def _dir_or_file_size(path):
     return os.path.getsize(path)
 
 
-def _keras_accuracy_and_latency(model, images, labels, latency_samples=50):
+def _keras_accuracy_and_latency(model, images, labels, latency_samples=50, accuracy=None):
     from .distill import merge_student_outputs
 
-    logits = merge_student_outputs(model.predict(images, batch_size=64, verbose=0))
-    accuracy = float(np.mean(np.argmax(logits, -1) == labels))
+    if accuracy is None:
+        logits = merge_student_outputs(model.predict(images, batch_size=64, verbose=0))
+        accuracy = float(np.mean(np.argmax(logits, -1) == labels))
     model.predict_on_batch(images[:1])  # trace once before timing
     start = time.perf_counter()
     for i in range(min(latency_samples, len(images))):
@@ -40,7 +41,7 @@ def _tflite_latency(path, images, samples=50):
 
 
 def export_and_compare(model, output_dir, images, labels, *, representative_images=None,
-                       verbose=True):
+                       verbose=True, keras_accuracy=None):
     """Export ``model`` to SavedModel and TFLite (float32 and int8) and print one table.
 
     Args:
@@ -50,6 +51,8 @@ def export_and_compare(model, output_dir, images, labels, *, representative_imag
         images, labels: the test split (raw pixels, integer labels).
         representative_images: calibration images for int8 (default: ``images``).
         verbose: print the table.
+        keras_accuracy: the Keras model's accuracy on ``images``, when the caller has just
+            measured it (the trainer has): saves a second pass and its graph (about 3 s).
 
     Returns:
         A list of rows ``{"format", "path", "accuracy", "size_bytes", "latency_ms"}``.
@@ -58,7 +61,7 @@ def export_and_compare(model, output_dir, images, labels, *, representative_imag
     labels = np.asarray(labels)
     rep = images if representative_images is None else np.asarray(representative_images, "float32")
     keras_path = os.path.join(output_dir, "model.keras")
-    accuracy, latency = _keras_accuracy_and_latency(model, images, labels)
+    accuracy, latency = _keras_accuracy_and_latency(model, images, labels, accuracy=keras_accuracy)
     rows = [{"format": "keras", "path": keras_path, "accuracy": accuracy,
              "size_bytes": _dir_or_file_size(keras_path) if os.path.exists(keras_path) else None,
              "latency_ms": latency}]
