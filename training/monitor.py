@@ -31,6 +31,14 @@ def _atomic_json(path, value):
     os.replace(tmp, path)
 
 
+def logits_function(model, output_fn=None):
+    """``model``'s logits at inference as a ``tf.function`` traced once for every batch size
+    (the last batch of a split is smaller, and a trace costs seconds)."""
+    output_fn = output_fn or (lambda y: y)
+    return tf.function(lambda x: output_fn(model(x, training=False)),
+                       input_signature=[tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)])
+
+
 def evaluate_logits(forward, dataset):
     """Score ``forward``'s logits on a batched ``(images, one-hot labels)`` dataset, locally.
 
@@ -73,11 +81,7 @@ class BestOnValidation(keras.callbacks.Callback):
         self.weights_path = os.path.join(directory, "best.weights.h5")
         self.state_path = os.path.join(directory, "best.json")
         self.save_best = save_best
-        output_fn = output_fn or (lambda y: y)
-        # One trace for every batch size (the last batch is smaller).
-        self._forward = None if dataset is None else tf.function(
-            lambda x: output_fn(model(x, training=False)),
-            input_signature=[tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)])
+        self._forward = None if dataset is None else logits_function(model, output_fn)
         self.best = None
         self.last = None  # this run's latest evaluation (keep="last")
         if os.path.exists(self.state_path) and os.path.exists(self.weights_path):

@@ -25,7 +25,7 @@ from .defaults import resolve_recipe
 from .distill import Distiller, load_teacher, merge_student_outputs
 from .distribute import default_mixed_precision_policy, get_strategy, worker_info
 from .optim import build_optimizer
-from .monitor import BestOnValidation, EveryNEpochs, Progress, evaluate_logits
+from .monitor import BestOnValidation, EveryNEpochs, Progress, evaluate_logits, logits_function
 from .recipe import Recipe
 
 
@@ -112,7 +112,7 @@ def _set_precision(recipe, strategy):
 
 
 def _set_determinism(recipe, strategy):
-    """Turn on TensorFlow's op determinism when the recipe asks for it; return whether it is on.
+    """Turn on TensorFlow's op determinism when the recipe asks for it.
 
     ``"auto"`` means on when the strategy computes on CPU only. Without it the same seed gives
     a different run every time: the augmentation layers draw their random numbers in a
@@ -125,7 +125,6 @@ def _set_determinism(recipe, strategy):
                    and not tf.config.list_logical_devices("GPU"))
     if setting:
         tf.config.experimental.enable_op_determinism()
-    return bool(setting)
 
 
 def _tensorboard_available():
@@ -368,11 +367,7 @@ def _last_epoch_record(history):
 def _evaluate(model, dataset):
     """Test metrics of ``model``'s logits on ``dataset`` (see :func:`monitor.evaluate_logits`),
     with the predicted and true class ids, in one pass computed locally on this worker."""
-    # One trace for every batch size (the last batch is smaller): a trace costs seconds.
-    spec = dataset.element_spec[0]
-    forward = tf.function(lambda x: merge_student_outputs(model(x, training=False)),
-                          input_signature=[spec] if isinstance(spec, tf.TensorSpec) else None)
-    accuracy, loss, preds, labels = evaluate_logits(forward, dataset)
+    accuracy, loss, preds, labels = evaluate_logits(logits_function(model, merge_student_outputs), dataset)
     return {"accuracy": accuracy, "loss": loss}, preds, labels
 
 
