@@ -54,11 +54,17 @@ def kecam_model(name, size):
         from keras_cv_attention_models import mobilevit
 
         inner = mobilevit.MobileViT_XXS(input_shape=(size, size, 3), pretrained=None, classifier_activation=None)
-    else:
+    elif name == "pvt_v2_b0":
+        from keras_cv_attention_models import pvt
+
+        inner = pvt.PVT_V2B0(input_shape=(size, size, 3), pretrained=None, classifier_activation=None)
+    elif name == "vit_tiny_patch16_224":
         from keras_cv_attention_models import beit
 
         inner = beit.ViT(depth=12, embed_dim=192, num_heads=3, patch_size=16, input_shape=(size, size, 3),
                          num_classes=1000, classifier_activation=None, pretrained=None)
+    else:
+        raise ImportError(f"no kecam peer for {name} here")
     inputs = keras.Input((size, size, 3))
     return keras.Model(inputs, inner(keras.layers.Rescaling(1 / 255.0)(inputs)))
 

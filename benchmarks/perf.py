@@ -11,18 +11,23 @@ fastest of them.
 
 Table 2, "Keras throughput": images/s of ViT-Ti/16 and MobileViT-XXS, inference at batch 1
 and 32 and training steps (forward, backward, AdamW) at batch 32, with ``jit_compile`` off and
-on, against timm's model of the same name in PyTorch eager, keras-cv-attention-models (if
+on, our graph without the oneDNN-fusable forms (``keras-vit unfused``: ``keras_vit/layers/fusion.py``
+with ``FUSE = False``, the graph before 2026-11-27), against timm's model of the same name in PyTorch eager, keras-cv-attention-models (if
 installed) and keras-hub's ViT (if installed). Every implementation runs in this process at
 ``--threads`` threads, in rotating order each round; the table shows the median over rounds,
 the min-max of rounds and ``ours/peer`` ratios. Peers that are not installed are skipped and
 named.
+
+Table 3, "mobile export": ``benchmarks/int8_profile.py`` for MobileViT-XXS, ViT-Ti/16 and PVT
+v2-b0 with the mobile preset's int8 candidates and kecam's float32 TFLite, interleaved, 1 thread.
+``--skip-int8`` leaves it out.
 
 The machine may be shared: read the ratios, not the times. The header prints the date, CPU,
 library versions and the load average before and after.
 
 Usage:
     python benchmarks/perf.py [--models vit_tiny_patch16_224 mobilevit_xxs ...] [--rounds 5]
-        [--skip-keras] [--skip-tflite] [--threads 2]
+        [--skip-keras] [--skip-tflite] [--skip-int8] [--threads 2]
 """
 import argparse
 import os
@@ -62,6 +67,9 @@ SMALLEST = {
 #: GEMM micro-benchmark shapes (M, K, N): ViT-Ti's MLP GEMM, and two larger square-ish ones.
 GEMM_SHAPES = ((197, 192, 768), (256, 512, 512), (256, 1024, 1024))
 KERAS_MODELS = {"vit_tiny_patch16_224": 224, "mobilevit_xxs": 256}
+#: Table 3 (``benchmarks/int8_profile.py``): the models with a kecam peer, and the mobile preset's candidates.
+INT8_MODELS = ("mobilevit_xxs", "vit_tiny_patch16_224", "pvt_v2_b0")
+INT8_VARIANTS = ("float32", "dynamic", "int8 full", "int8 float=transformer")
 
 
 def cpu_name():
@@ -230,6 +238,21 @@ def torch_runner(name, size, batch, train):
     return step
 
 
+def unfused(fn):
+    """``fn`` traced (on its first call) with ``keras_vit.layers.fusion.FUSE = False``: our graph
+    before the oneDNN-fusable forms, same weights and arithmetic."""
+    from keras_vit.layers import fusion
+
+    def run():
+        fusion.FUSE = False
+        try:
+            return fn()
+        finally:
+            fusion.FUSE = True
+
+    return run
+
+
 def time_rotating(fns, rounds, steps, warmup):
     """``{label: [images-per-call seconds of each round]}``: each round runs every fn ``steps`` times."""
     for fn in fns.values():
@@ -263,6 +286,8 @@ def keras_table(args):
             for jit in (False, True):
                 fns[f"keras-vit jit={jit}"] = keras_runner(
                     keras_vit.create_model(name, input_shape=(size, size, 3)), batch, train, jit)
+            fns["keras-vit unfused"] = unfused(keras_runner(
+                keras_vit.create_model(name, input_shape=(size, size, 3)), batch, train, False))
             builders = [("kecam jit=False", lambda: kecam_model(name, size)),
                         ("keras-hub jit=False", lambda: keras_hub_model(name, size))]
             for label, build in builders:
@@ -301,6 +326,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="threads of the Keras/PyTorch table")
     parser.add_argument("--skip-tflite", action="store_true")
     parser.add_argument("--skip-keras", action="store_true")
+    parser.add_argument("--skip-int8", action="store_true", help="skip table 3 (int8 against the peers' float32)")
+    parser.add_argument("--int8-models", nargs="*", default=list(INT8_MODELS))
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args(argv)
 
@@ -316,6 +343,12 @@ def main(argv=None):
         print(tflite_table(args, workdir), flush=True)
     if not args.skip_keras:
         print(keras_table(args), flush=True)
+    if not args.skip_int8:
+        # Table 3: the mobile export candidates against the fastest float32 TFLite (ours or kecam's).
+        import int8_profile
+
+        int8_profile.main(["--models", *args.int8_models, "--rounds", str(args.rounds), "--only", *INT8_VARIANTS,
+                           "--workdir", workdir])
     print(f"\n# load average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -2,6 +2,8 @@
 import keras
 from keras import layers
 
+from .fusion import tokenwise
+
 
 @keras.saving.register_keras_serializable(package="keras_vit")
 class MLP(layers.Layer):
@@ -40,6 +42,10 @@ class MLP(layers.Layer):
         return keras.activations.get(self.activation)
 
     def call(self, x, training=None):
+        # On (-1, C): TensorFlow then fuses fc1's MatMul, bias and GELU into one kernel (layers.fusion).
+        return tokenwise(lambda t: self._mlp(t, training), x)
+
+    def _mlp(self, x, training):
         x = self.drop(self.act(self.fc1(x)), training=training)
         return self.drop(self.fc2(x), training=training)
 

@@ -65,7 +65,8 @@ def trained_digits():
     keras.utils.set_random_seed(0)
     model = keras_vit.create_model("vit_tiny_patch16_224", input_shape=(32, 32, 3), patch_size=8, depth=2,
                                    embed_dim=64, num_heads=2, num_classes=10)
-    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    # Adam 1e-3: 83-84% held-out accuracy (3e-3 gave 77-78%, near the bound below).
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(images[:1200], labels[:1200], epochs=15, batch_size=32, verbose=0)
     return model, images[:1200:12], images[1200:], labels[1200:]
 

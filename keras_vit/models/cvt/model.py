@@ -20,6 +20,7 @@ from keras import layers, ops
 
 from ...layers import Attention, ClassToken, TransformerBlock, drop_path_rates, image_input, token_head
 from ...layers.features import TokensToMap, pyramid
+from ...layers.fusion import BatchNormalization
 
 
 def _conv_grid(size, kernel, stride, padding):
@@ -64,7 +65,7 @@ class ConvProjection(layers.Layer):
         policy = self.dtype_policy
         self.conv = layers.DepthwiseConv2D(self.kernel_size, strides=self.stride, padding="valid", use_bias=False, name="conv", dtype=policy)
         self.conv.build((None, h + 2 * pad, w + 2 * pad, channels))
-        self.bn = layers.BatchNormalization(epsilon=self.batch_norm_epsilon, momentum=0.9, name="bn", dtype=policy)
+        self.bn = BatchNormalization(epsilon=self.batch_norm_epsilon, momentum=0.9, name="bn", dtype=policy)
         self.bn.build((None,) + self.output_grid() + (channels,))
 
     def call(self, x, training=None):

@@ -20,6 +20,7 @@ from keras import layers
 
 from ...layers import DropPath, drop_path_rates, image_input, map_head
 from ...layers.features import pyramid
+from ...layers.fusion import BatchNormalization, SiLU
 from .layers import MobileViTTransformerBlock, Resize, patch_grid_size
 
 
@@ -39,9 +40,9 @@ def conv_bn(x, filters, kernel_size, *, name, stride=1, depthwise=False, activat
         x = layers.DepthwiseConv2D(kernel_size, strides=stride, padding=padding, use_bias=False, name=f"{name}_conv")(x)
     else:
         x = layers.Conv2D(filters, kernel_size, strides=stride, padding=padding, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=epsilon, momentum=0.9, name=f"{name}_bn")(x)
+    x = BatchNormalization(epsilon=epsilon, momentum=0.9, name=f"{name}_bn")(x)
     if activation:
-        x = layers.Activation("swish", name=f"{name}_act")(x)
+        x = SiLU(name=f"{name}_act")(x)
     return x
 
 

@@ -18,6 +18,7 @@ from keras import layers, ops
 
 from ...layers import Attention, TransformerBlock, drop_path_rates, image_input, map_head
 from ...layers.features import pyramid
+from ...layers.fusion import tokenwise
 from ...layers.spatial_reduction import SpatialReduction, adaptive_pool_matrix  # noqa: F401  (re-exported)
 from ...layers.regularization import DropPath
 
@@ -57,11 +58,11 @@ class DepthwiseConvMLP(layers.Layer):
         self.drop = layers.Dropout(self.drop_rate, dtype=policy)
 
     def call(self, x, training=None):
-        x = self.fc1(x)
+        x = tokenwise(self.fc1, x)
         if self.extra_relu:
             x = ops.relu(x)
         x = self.drop(_gelu(self.dwconv(x)), training=training)
-        return self.drop(self.fc2(x), training=training)
+        return self.drop(tokenwise(self.fc2, x), training=training)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -1,0 +1,95 @@
+"""Graph forms that TensorFlow's CPU kernels fuse, with the same weights and arithmetic.
+
+On x86 CPUs TensorFlow rewrites inference graphs with oneDNN: a 2-D ``MatMul`` followed by its
+bias and GELU/ReLU becomes one kernel, and so does ``Conv2D`` followed by an inference-mode
+``FusedBatchNormV3`` and ``x * sigmoid(x)``. Keras' own layers produce graphs that miss both
+patterns: ``Dense`` on ``(B, N, C)`` puts a reshape between the MatMul and the bias add, and
+``BatchNormalization`` and ``"swish"`` compute with separate Mul/Add/Swish kernels. The helpers
+here emit the fusable forms:
+
+* :func:`tokenwise`: a token-wise layer computed on ``(-1, C)`` matrices;
+* :class:`BatchNormalization`: Keras' layer (same variables, same training behaviour) that, at
+  inference on the TensorFlow backend, calls ``FusedBatchNormV3``;
+* :class:`SiLU`: ``x * sigmoid(x)`` at inference, ``keras.ops.silu`` (its own gradient) in training.
+
+Outputs equal Keras' up to float32 rounding (max abs diff ~1e-6 on logits). Other backends and
+training steps take Keras' path. ``FUSE = False`` restores the earlier graphs everywhere (read
+when a model is traced, not when it is built): ``benchmarks/keras_op_profile.py`` and
+``benchmarks/perf.py`` time both.
+"""
+import keras
+from keras import layers, ops
+
+#: Emit the fusable graph forms (see the module docstring). Only benchmarks switch it off.
+FUSE = True
+
+
+def _tensorflow():
+    return FUSE and keras.backend.backend() == "tensorflow"
+
+
+def tokenwise(fn, x):
+    """``fn(x)`` for an ``fn`` that acts on the last axis only, computed on ``x`` as ``(-1, C)``.
+
+    Inputs of rank 2, or with an unknown non-batch dimension, are passed through unchanged.
+
+    Example:
+        >>> y = tokenwise(dense, tokens)  # (B, N, C) -> (B, N, units), one 2-D MatMul
+    """
+    shape = tuple(x.shape)
+    if not FUSE or len(shape) <= 2 or any(d is None for d in shape[1:]):
+        return fn(x)
+    y = fn(ops.reshape(x, (-1, shape[-1])))
+    return ops.reshape(y, (-1,) + shape[1:-1] + (y.shape[-1],))
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class BatchNormalization(layers.BatchNormalization):
+    """``keras.layers.BatchNormalization`` whose inference on TensorFlow is ``FusedBatchNormV3``.
+
+    Same arguments, variables and checkpoints as Keras' layer; training steps (``training=True``
+    on a trainable layer), masks, renorm, synchronized BN, non-float32 inputs, other axes than
+    the last of a 4-D input, and other backends use Keras' computation unchanged.
+
+    Example:
+        >>> x = BatchNormalization(epsilon=1e-5, momentum=0.9, name="stem_bn")(x)
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        fusable = (
+            _tensorflow() and not (training and self.trainable) and mask is None and not self.renorm
+            and not getattr(self, "synchronized", False) and len(inputs.shape) == 4
+            and self.axis in (-1, 3) and inputs.dtype == "float32"
+        )
+        if not fusable:
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        channels = inputs.shape[-1]
+        gamma = self.gamma if self.scale else ops.ones((channels,), "float32")
+        beta = self.beta if self.center else ops.zeros((channels,), "float32")
+        outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
+            inputs, ops.convert_to_tensor(gamma), ops.convert_to_tensor(beta),
+            mean=ops.convert_to_tensor(self.moving_mean), variance=ops.convert_to_tensor(self.moving_variance),
+            epsilon=self.epsilon, data_format="NHWC", is_training=False,
+        )
+        return outputs
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class SiLU(layers.Layer):
+    """SiLU (swish), ``x * sigmoid(x)``: the form oneDNN fuses into the convolution before it.
+
+    Training steps use ``keras.ops.silu`` (same values, a cheaper gradient).
+
+    Example:
+        >>> x = SiLU(name="stem_act")(x)
+    """
+
+    def call(self, x, training=None):
+        if training or not _tensorflow():
+            return ops.silu(x)
+        return x * ops.sigmoid(x)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
