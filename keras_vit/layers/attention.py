@@ -176,7 +176,7 @@ class Attention(layers.Layer):
     def project(self, x, training=None):
         """The query, key and value tokens ``(B, N, C)``, ``(B, M, C)``, ``(B, M, C)``."""
         if self.projection == "qkv":
-            qkv = tokenwise(self.qkv, x)
+            qkv = tokenwise(self.qkv, x, training=training)
             biases = (self.q_bias, self.k_bias, self.v_bias)
             if any(b is not None for b in biases):
                 zeros = ops.zeros((qkv.shape[-1] // 3,), dtype=qkv.dtype)
@@ -186,9 +186,9 @@ class Attention(layers.Layer):
         kv_in = x if self.key_value_step is None else self.key_value_step(x, training=training)
         k_in, v_in = kv_in if isinstance(kv_in, (tuple, list)) else (kv_in, kv_in)
         if self.projection == "q_kv":
-            k, v = ops.split(tokenwise(self.kv, k_in), 2, axis=-1)
-            return tokenwise(self.q, q_in), k, v
-        return tokenwise(self.q, q_in), tokenwise(self.k, k_in), tokenwise(self.v, v_in)
+            k, v = ops.split(tokenwise(self.kv, k_in, training=training), 2, axis=-1)
+            return tokenwise(self.q, q_in, training=training), k, v
+        return tokenwise(self.q, q_in, training=training), tokenwise(self.k, k_in, training=training), tokenwise(self.v, v_in, training=training)
 
     def attend(self, q, k, v, attention_bias=None, attention_mask=None, training=None):
         """Scaled dot-product attention of ``(B, heads, N, D)`` queries over ``(B, heads, M, D)``.
@@ -226,7 +226,7 @@ class Attention(layers.Layer):
             self.split_heads(q), self.split_heads(k), self.split_heads(v),
             attention_bias=attention_bias, attention_mask=attention_mask, training=training,
         )
-        out = self.proj_drop(tokenwise(self.proj, self.merge_heads(out)), training=training)
+        out = self.proj_drop(tokenwise(self.proj, self.merge_heads(out), training=training), training=training)
         return (out, probs) if return_attention_scores else out
 
     def compute_output_shape(self, input_shape):

@@ -12,8 +12,8 @@ here emit the fusable forms:
   inference on the TensorFlow backend, calls ``FusedBatchNormV3``;
 * :class:`SiLU`: ``x * sigmoid(x)`` at inference, ``keras.ops.silu`` (its own gradient) in training.
 
-Outputs equal Keras' up to float32 rounding (max abs diff ~1e-6 on logits). Other backends and
-training steps take Keras' path. ``FUSE = False`` restores the earlier graphs everywhere (read
+Outputs equal Keras' up to float32 rounding (max abs diff ~1e-6 on logits). Training steps
+(``training=True``) and other backends take Keras' path unchanged. ``FUSE = False`` restores the earlier graphs everywhere (read
 when a model is traced, not when it is built): ``benchmarks/keras_op_profile.py`` and
 ``benchmarks/perf.py`` time both.
 """
@@ -28,16 +28,19 @@ def _tensorflow():
     return FUSE and keras.backend.backend() == "tensorflow"
 
 
-def tokenwise(fn, x):
+def tokenwise(fn, x, training=None):
     """``fn(x)`` for an ``fn`` that acts on the last axis only, computed on ``x`` as ``(-1, C)``.
 
-    Inputs of rank 2, or with an unknown non-batch dimension, are passed through unchanged.
+    Training steps (``training=True``), inputs of rank 2 and inputs with an unknown non-batch
+    dimension are passed to ``fn`` unchanged: the fusion is an inference rewrite, and training
+    graphs stay exactly Keras' (the backward pass gains nothing from it; on MobileViT-XXS the
+    reshapes cost ~7% of a training step in ``benchmarks/perf.py``).
 
     Example:
         >>> y = tokenwise(dense, tokens)  # (B, N, C) -> (B, N, units), one 2-D MatMul
     """
     shape = tuple(x.shape)
-    if not FUSE or len(shape) <= 2 or any(d is None for d in shape[1:]):
+    if not FUSE or training or len(shape) <= 2 or any(d is None for d in shape[1:]):
         return fn(x)
     y = fn(ops.reshape(x, (-1, shape[-1])))
     return ops.reshape(y, (-1,) + shape[1:-1] + (y.shape[-1],))

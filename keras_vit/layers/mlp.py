@@ -43,7 +43,7 @@ class MLP(layers.Layer):
 
     def call(self, x, training=None):
         # On (-1, C): TensorFlow then fuses fc1's MatMul, bias and GELU into one kernel (layers.fusion).
-        return tokenwise(lambda t: self._mlp(t, training), x)
+        return tokenwise(lambda t: self._mlp(t, training), x, training=training)
 
     def _mlp(self, x, training):
         x = self.drop(self.act(self.fc1(x)), training=training)

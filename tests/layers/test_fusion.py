@@ -128,7 +128,28 @@ def test_tokenwise_shapes():
     assert calls == [(8, 3)]
     fusion.tokenwise(lambda t: calls.append(tuple(t.shape)) or t, x3[0])  # rank 2: unchanged
     fusion.tokenwise(lambda t: calls.append(tuple(t.shape)) or t, keras.KerasTensor((None, None, 3)))
-    assert calls[1:] == [(4, 3), (None, None, 3)]
+    fusion.tokenwise(lambda t: calls.append(tuple(t.shape)) or t, x3, training=True)  # training: Keras' graph
+    assert calls[1:] == [(4, 3), (None, None, 3), (2, 4, 3)]
+
+
+def test_training_graph_is_unchanged():
+    """A training step traces the same ops with and without the fusable forms."""
+    import tensorflow as tf
+
+    import keras_vit
+
+    spec = keras_vit.get_model_spec("mobilevit_xxs")
+    model = keras_vit.create_model("mobilevit_xxs", **{**spec.tiny, "input_shape": (32, 32, 3), "num_classes": 10})
+    x = tf.random.uniform((2, 32, 32, 3), 0, 255)
+    graphs = {}
+    for flag in (True, False):
+        fusion.FUSE = flag
+        fn = tf.function(lambda: model(x, training=True), autograph=False)
+        graphs[flag] = collections.Counter(op.type for op in fn.get_concrete_function().graph.get_operations())
+    fusion.FUSE = True
+    assert graphs[True] == graphs[False]
+    inference = tf.function(lambda: model(x, training=False), autograph=False).get_concrete_function().graph
+    assert any(op.type == "FusedBatchNormV3" for op in inference.get_operations())
 
 
 @pytest.mark.parametrize("name, size", [("vit_tiny_patch16_224", 32), ("mobilevit_xxs", 32), ("cvt_13_224", 64)])

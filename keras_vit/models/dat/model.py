@@ -230,13 +230,13 @@ class DeformableAttention(Attention):
 
     def call(self, x, attention_bias=None, attention_mask=None, training=None, return_attention_scores=False):
         (h, w), g = self.grid_size, self.groups
-        q = tokenwise(self.q, x)
+        q = tokenwise(self.q, x, training=training)
         pos = self.sampling_positions(q)
         py, px = ops.split(pos, 2, axis=-1)
         sampled = grid_sample(self._group(x), ops.concatenate([px, py], axis=-1))  # (BG, Ns, C/G)
         points, c = sampled.shape[1], sampled.shape[2]
         sampled = ops.reshape(ops.transpose(ops.reshape(sampled, (-1, g, points, c)), (0, 2, 1, 3)), (-1, points, g * c))
-        k, v = tokenwise(self.k, sampled), tokenwise(self.v, sampled)
+        k, v = tokenwise(self.k, sampled, training=training), tokenwise(self.v, sampled, training=training)
         if self.use_pe:
             bias = self._position_bias(pos)
             attention_bias = bias if attention_bias is None else bias + attention_bias
@@ -244,7 +244,7 @@ class DeformableAttention(Attention):
             self.split_heads(q), self.split_heads(k), self.split_heads(v),
             attention_bias=attention_bias, attention_mask=attention_mask, training=training,
         )
-        out = self.proj_drop(tokenwise(self.proj, self.merge_heads(out)), training=training)
+        out = self.proj_drop(tokenwise(self.proj, self.merge_heads(out), training=training), training=training)
         return (out, probs) if return_attention_scores else out
 
     def get_config(self):

@@ -58,11 +58,11 @@ class DepthwiseConvMLP(layers.Layer):
         self.drop = layers.Dropout(self.drop_rate, dtype=policy)
 
     def call(self, x, training=None):
-        x = tokenwise(self.fc1, x)
+        x = tokenwise(self.fc1, x, training=training)
         if self.extra_relu:
             x = ops.relu(x)
         x = self.drop(_gelu(self.dwconv(x)), training=training)
-        return self.drop(tokenwise(self.fc2, x), training=training)
+        return self.drop(tokenwise(self.fc2, x, training=training), training=training)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -83,7 +83,7 @@ class ValueSkipAttention(Attention):
     def call(self, x, training=None, return_attention_scores=False):
         q, k, v = self.project(x, training=training)
         out, probs = self.attend(self.split_heads(q), self.split_heads(k), self.split_heads(v), training=training)
-        out = v + self.proj_drop(tokenwise(self.proj, self.merge_heads(out)), training=training)
+        out = v + self.proj_drop(tokenwise(self.proj, self.merge_heads(out), training=training), training=training)
         return (out, probs) if return_attention_scores else out
 
 
@@ -183,7 +183,7 @@ class TokenPerformer(layers.Layer):
         return ops.exp(ops.matmul(x, ops.transpose(ops.cast(self.w, x.dtype))) - half_norm) / math.sqrt(self.m)
 
     def call(self, x, training=None):
-        k, q, v = ops.split(tokenwise(self.kqv, self.norm1(x)), 3, axis=-1)
+        k, q, v = ops.split(tokenwise(self.kqv, self.norm1(x), training=training), 3, axis=-1)
         # The official code computes the features in float32.
         k, q, v = (ops.cast(t, "float32") for t in (k, q, v))
         kp, qp = self._features(k), self._features(q)
@@ -192,7 +192,7 @@ class TokenPerformer(layers.Layer):
         denominator = ops.matmul(qp, ops.matmul(kp_t, ones))  # (B, T, 1)
         y = ops.matmul(qp, ops.matmul(kp_t, v)) / (denominator + 1e-8)
         y = ops.cast(y, self.compute_dtype)
-        y = ops.cast(v, self.compute_dtype) + self.dp(tokenwise(self.proj, y), training=training)
+        y = ops.cast(v, self.compute_dtype) + self.dp(tokenwise(self.proj, y, training=training), training=training)
         return y + self.dp(self.mlp(self.norm2(y), training=training), training=training)
 
     def compute_output_shape(self, input_shape):
