@@ -71,11 +71,13 @@ class BatchNormalization(layers.BatchNormalization):
         channels = inputs.shape[-1]
         gamma = self.gamma if self.scale else ops.ones((channels,), "float32")
         beta = self.beta if self.center else ops.zeros((channels,), "float32")
-        outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
-            inputs, ops.convert_to_tensor(gamma), ops.convert_to_tensor(beta),
+        # The raw op: tf.nn.fused_batch_norm raises epsilon to at least 1.001e-5 (a cuDNN limit),
+        # which would change MobileViT's 1e-5.
+        outputs = tf.raw_ops.FusedBatchNormV3(
+            x=inputs, scale=ops.convert_to_tensor(gamma), offset=ops.convert_to_tensor(beta),
             mean=ops.convert_to_tensor(self.moving_mean), variance=ops.convert_to_tensor(self.moving_variance),
-            epsilon=self.epsilon, data_format="NHWC", is_training=False,
-        )
+            epsilon=float(self.epsilon), data_format="NHWC", is_training=False,
+        )[0]
         return outputs
 
 

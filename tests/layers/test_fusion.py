@@ -60,6 +60,16 @@ def test_batch_norm_inference_equals_keras(kwargs):
                                rtol=0, atol=1e-5)
 
 
+def test_batch_norm_keeps_a_small_epsilon():
+    """MobileViT's epsilon 1e-5 is used as it is (tf.nn.fused_batch_norm would raise it to 1.001e-5)."""
+    layer = fusion.BatchNormalization(epsilon=1e-7)
+    layer.build((None, 2, 2, 1))
+    layer.moving_variance.assign([1e-6])
+    x = np.ones((1, 2, 2, 1), "float32")
+    expected = 1.0 / np.sqrt(1e-6 + 1e-7)
+    np.testing.assert_allclose(np.asarray(layer(x, training=False)), expected, rtol=1e-5)
+
+
 def test_batch_norm_training_is_keras():
     """Training steps take Keras' computation: same outputs and the same moving-statistics update."""
     layer, reference = _bn()
