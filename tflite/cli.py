@@ -61,7 +61,7 @@ def add_export_arguments(parser):
                         help="output format (required unless --preset, which writes tflite)")
     parser.add_argument("--preset", default=None, choices=("mobile",),
                         help="mobile: export float32, float16, dynamic int8, full int8 and int8 with float "
-                             "transformer ops, time them (1 thread, XNNPACK) and keep the fastest within 0.5 "
+                             "transformer ops (with and without GELU in float), time them (1 thread, XNNPACK) and keep the fastest within 0.5 "
                              "accuracy points of float32 on the held-out labelled --data")
     parser.add_argument("--threads", type=_positive, default=1, help="--preset: interpreter threads for timing")
     parser.add_argument("--quantize", default="none", choices=QUANTIZATIONS,
