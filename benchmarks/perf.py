@@ -69,7 +69,7 @@ GEMM_SHAPES = ((197, 192, 768), (256, 512, 512), (256, 1024, 1024))
 KERAS_MODELS = {"vit_tiny_patch16_224": 224, "mobilevit_xxs": 256}
 #: Table 3 (``benchmarks/int8_profile.py``): the models with a kecam peer, and the mobile preset's candidates.
 INT8_MODELS = ("mobilevit_xxs", "vit_tiny_patch16_224", "pvt_v2_b0")
-INT8_VARIANTS = ("float32", "dynamic", "int8 full", "int8 float=transformer")
+INT8_VARIANTS = ("float32", "dynamic", "int8 full", "int8 float=transformer", "int8 float=transformer+GELU")
 
 
 def cpu_name():
