@@ -146,7 +146,7 @@ def main(argv=None):
           f"{os.getloadavg()[0]:.1f}, {args.threads} thread(s), median of {args.rounds} interleaved rounds "
           f"x {args.runs} invokes")
     for name in args.models:
-        size = SIZES.get(name, 224)
+        size = SIZES.get(name) or keras_vit.get_model_spec(name).input_size[0]  # the registry's native size
         keras.utils.set_random_seed(0)
         model = keras_vit.create_model(name, input_shape=(size, size, 3))
         cal = smooth_images(args.num_calibration, size)
