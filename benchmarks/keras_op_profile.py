@@ -19,54 +19,15 @@ This is a script, not a test: timings depend on the machine and its load.
 """
 import argparse
 import collections
-import glob
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # peers.py
 
-SIZES = {"vit_tiny_patch16_224": 224, "mobilevit_xxs": 256}
-#: Bookkeeping events of the profiler and the executor, not kernels.
-NOT_KERNELS = {"StartRegion", "StopRegion", "Record", "Process", "ReadVariableOp", "AssignVariableOp",
-               "NoOp", "Identity", "_Arg", "_Retval", "Const"}
-
-
-def op_times(run, steps):
-    """{op type: ms per step} summed over the kernels ``run()`` executes, from a tf.profiler trace."""
-    import tensorflow as tf
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
-
-    logdir = tempfile.mkdtemp(prefix="keras_op_profile_")
-    try:
-        tf.profiler.experimental.start(logdir)
-        for _ in range(steps):
-            run()
-        tf.profiler.experimental.stop()
-        space = xplane_pb2.XSpace()
-        with open(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)[0], "rb") as f:
-            space.ParseFromString(f.read())
-    finally:
-        shutil.rmtree(logdir, ignore_errors=True)
-    totals = collections.Counter()
-    for plane in space.planes:
-        for line in plane.lines:
-            if not line.name.startswith("tf_Compute"):
-                continue
-            for event in line.events:
-                name = plane.event_metadata[event.metadata_id].name
-                if ":" not in name or name.startswith("__"):
-                    continue
-                op = name.rsplit(":", 1)[1]
-                if op not in NOT_KERNELS:
-                    totals[op] += event.duration_ps / 1e9 / steps
-    return totals
-
-
+MODELS = ("vit_tiny_patch16_224", "mobilevit_xxs")  # each at its registry input size
 def step_function(model, task, size):
     """A zero-argument callable running one inference or training step of ``model``."""
     import keras
@@ -112,7 +73,7 @@ def implementations(name, size):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", nargs="+", default=list(SIZES))
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--tasks", nargs="+", default=["infer32", "infer1", "train32"],
                         choices=["infer32", "infer1", "train32"])
     parser.add_argument("--steps", type=int, default=3)
@@ -124,26 +85,27 @@ def main(argv=None):
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)  # as benchmarks/perf.py
-    import keras_vit.layers.fusion as fusion
+    import keras_vit
+    from keras_vit.layers.fusion import executed_kernels, fused
 
     print(f"# Keras op profile: {time.strftime('%Y-%m-%d %H:%M')}, TensorFlow {tf.__version__}, "
           f"{args.threads} threads, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     for name in args.models:
-        size = SIZES.get(name, 224)
+        size = keras_vit.get_model_spec(name).input_size[0]
         impls = implementations(name, size)
         for task in args.tasks:
             rows, walls = {}, {}
             for label, model, fuse in impls:
-                fusion.FUSE = fuse  # read when the step is traced
                 run = step_function(model, task, size)
-                for _ in range(2):
+                with fused(fuse):  # read when the step is traced: its first call
                     run()
+                run()
                 start = time.perf_counter()
                 for _ in range(args.steps):
                     run()
                 walls[label] = (time.perf_counter() - start) / args.steps * 1000
-                rows[label] = op_times(run, args.steps)
-            fusion.FUSE = True
+                rows[label] = collections.Counter(
+                    {op: ms / args.steps for op, ms in executed_kernels(run, args.steps)[1].items()})
             labels = list(rows)
             ops = collections.Counter()
             for totals in rows.values():

@@ -241,14 +241,11 @@ def torch_runner(name, size, batch, train):
 def unfused(fn):
     """``fn`` traced (on its first call) with ``keras_vit.layers.fusion.FUSE = False``: our graph
     before the oneDNN-fusable forms, same weights and arithmetic."""
-    from keras_vit.layers import fusion
+    from keras_vit.layers.fusion import fused
 
     def run():
-        fusion.FUSE = False
-        try:
+        with fused(False):
             return fn()
-        finally:
-            fusion.FUSE = True
 
     return run
 

@@ -13,15 +13,81 @@ here emit the fusable forms:
 * :class:`SiLU`: ``x * sigmoid(x)`` at inference, ``keras.ops.silu`` (its own gradient) in training.
 
 Outputs equal Keras' up to float32 rounding (max abs diff ~1e-6 on logits). Training steps
-(``training=True``) and other backends take Keras' path unchanged. ``FUSE = False`` restores the earlier graphs everywhere (read
-when a model is traced, not when it is built): ``benchmarks/keras_op_profile.py`` and
-``benchmarks/perf.py`` time both.
+(``training=True``) and other backends take Keras' path unchanged. ``with fused(False):``
+(``FUSE = False``) restores the earlier graphs (read when a model is traced, not when it is
+built): ``benchmarks/keras_op_profile.py`` and ``benchmarks/perf.py`` time both, and
+:func:`executed_kernels` shows which kernels ran.
 """
+import collections
+import contextlib
+import glob
+import os
+import shutil
+import tempfile
+
 import keras
 from keras import layers, ops
 
 #: Emit the fusable graph forms (see the module docstring). Only benchmarks switch it off.
 FUSE = True
+
+
+@contextlib.contextmanager
+def fused(enabled=True):
+    """Trace models inside the block with the fusable forms on (``True``) or off, then restore ``FUSE``.
+
+    The flag is read when a model is traced, so call (or trace) the function inside the block.
+
+    Example:
+        >>> with fused(False):
+        ...     earlier = tf.function(lambda x: model(x, training=False))(images)
+    """
+    global FUSE
+    previous, FUSE = FUSE, enabled
+    try:
+        yield
+    finally:
+        FUSE = previous
+
+
+#: Profiler events of the executor itself, not kernels.
+_NOT_KERNELS = {"StartRegion", "StopRegion", "Record", "Process", "ReadVariableOp", "AssignVariableOp",
+                "NoOp", "Identity", "_Arg", "_Retval", "Const"}
+
+
+def executed_kernels(run, steps=1):
+    """The kernels TensorFlow ran for ``steps`` calls of ``run()``, from a ``tf.profiler`` trace.
+
+    Returns ``(calls, milliseconds)``: two ``Counter``s by op type (``_MklNativeFusedMatMul`` is
+    a MatMul with its bias and activation fused), summed over the steps. Only the executor's
+    ``tf_Compute`` threads count: the intra-op pool's lines repeat the same kernels' names.
+    """
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    logdir = tempfile.mkdtemp(prefix="keras_vit_kernels_")
+    try:
+        tf.profiler.experimental.start(logdir)
+        for _ in range(steps):
+            run()
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        with open(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)[0], "rb") as f:
+            space.ParseFromString(f.read())
+    finally:
+        shutil.rmtree(logdir, ignore_errors=True)
+    calls, milliseconds = collections.Counter(), collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                op = name.rsplit(":", 1)[1] if ":" in name and not name.startswith("__") else None
+                if op and op not in _NOT_KERNELS:
+                    calls[op] += 1
+                    milliseconds[op] += event.duration_ps / 1e9
+    return calls, milliseconds
 
 
 def _tensorflow():

@@ -1,6 +1,5 @@
 """keras_vit.layers.fusion: graph forms TensorFlow fuses, with Keras' values and training."""
 import collections
-import glob
 import os
 import platform
 
@@ -11,23 +10,14 @@ import keras
 from keras_vit.layers import fusion
 
 
-@pytest.fixture
-def unfused():
-    """Run a block with ``fusion.FUSE = False`` (the earlier graphs), restoring it afterwards."""
-    fusion.FUSE = False
-    yield
-    fusion.FUSE = True
-
-
 def _both(fn):
     """``fn()`` traced with the fusable forms and without them."""
     import tensorflow as tf
 
     out = {}
     for flag in (True, False):
-        fusion.FUSE = flag
-        out[flag] = tf.function(fn, autograph=False)()
-    fusion.FUSE = True
+        with fusion.fused(flag):
+            out[flag] = tf.function(fn, autograph=False)()
     return np.asarray(out[True]), np.asarray(out[False])
 
 
@@ -153,10 +143,9 @@ def test_training_graph_is_unchanged():
     x = tf.random.uniform((2, 32, 32, 3), 0, 255)
     graphs = {}
     for flag in (True, False):
-        fusion.FUSE = flag
-        fn = tf.function(lambda: model(x, training=True), autograph=False)
-        graphs[flag] = collections.Counter(op.type for op in fn.get_concrete_function().graph.get_operations())
-    fusion.FUSE = True
+        with fusion.fused(flag):
+            fn = tf.function(lambda: model(x, training=True), autograph=False)
+            graphs[flag] = collections.Counter(op.type for op in fn.get_concrete_function().graph.get_operations())
     assert graphs[True] == graphs[False]
     inference = tf.function(lambda: model(x, training=False), autograph=False).get_concrete_function().graph
     assert any(op.type == "FusedBatchNormV3" for op in inference.get_operations())
@@ -173,32 +162,6 @@ def test_models_equal_with_and_without_fusion(name, size):
     x = np.random.default_rng(6).uniform(0, 255, (2, size, size, 3)).astype("float32")
     fused, plain = _both(lambda: model(x, training=False))
     np.testing.assert_allclose(fused, plain, rtol=0, atol=1e-4 * max(1.0, float(np.abs(plain).max())))
-
-
-def _kernel_types(fn):
-    """Op types of the kernels TensorFlow ran for ``fn()``, from a profiler trace."""
-    import tensorflow as tf
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
-
-    fn()
-    logdir = os.path.join(os.environ.get("PYTEST_TMP", "/tmp"), f"fusion_trace_{os.getpid()}")
-    tf.profiler.experimental.start(logdir)
-    fn()
-    tf.profiler.experimental.stop()
-    space = xplane_pb2.XSpace()
-    with open(sorted(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True))[-1], "rb") as f:
-        space.ParseFromString(f.read())
-    import shutil
-
-    shutil.rmtree(logdir, ignore_errors=True)
-    kinds = collections.Counter()
-    for plane in space.planes:
-        for line in plane.lines:
-            for event in line.events:
-                name = plane.event_metadata[event.metadata_id].name
-                if ":" in name and not name.startswith("__"):
-                    kinds[name.rsplit(":", 1)[1]] += 1
-    return kinds
 
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0",
@@ -220,11 +183,11 @@ def test_tensorflow_runs_the_fused_kernels():
     images = tf.random.uniform((1, 32, 32, 3), 0, 255)
     found = {}
     for flag in (True, False):
-        fusion.FUSE = flag
-        mlp_fn = tf.function(lambda: mlp(tokens, training=False), autograph=False)
-        cnn_fn = tf.function(lambda: mobilevit(images, training=False), autograph=False)
-        found[flag] = (_kernel_types(mlp_fn), _kernel_types(cnn_fn))
-    fusion.FUSE = True
+        with fusion.fused(flag):
+            mlp_fn = tf.function(lambda: mlp(tokens, training=False), autograph=False)
+            cnn_fn = tf.function(lambda: mobilevit(images, training=False), autograph=False)
+            mlp_fn(), cnn_fn()  # trace inside the block, and warm up
+            found[flag] = (fusion.executed_kernels(mlp_fn)[0], fusion.executed_kernels(cnn_fn)[0])
     (mlp_fused, cnn_fused), (mlp_plain, cnn_plain) = found[True], found[False]
     assert mlp_fused["_MklNativeFusedMatMul"] == 2 and not mlp_fused["Erfc"] and not mlp_fused["BiasAdd"]
     assert mlp_plain["Erfc"] == 1 and not mlp_plain["_MklNativeFusedMatMul"]
