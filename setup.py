@@ -1,15 +1,27 @@
-"""keras-vit: Vision Transformers for Keras 3, from pretrained weights to the phone.
+"""keras-vision-transformers: Vision Transformers for Keras 3, from pretrained weights to the phone.
+
+The distribution is ``keras-vision-transformers`` (the name ``keras-vit`` on PyPI belongs to an
+unrelated project); the import package is ``keras_vit`` and the command is ``keras-vit``.
 
 The repository keeps three top-level source folders (``keras_vit/``, ``training/``,
 ``tflite/``) but installs a single import package: ``training/`` becomes
 ``keras_vit.training`` and ``tflite/`` becomes ``keras_vit.tflite``. This avoids installing
 top-level modules named ``training`` or ``tflite`` (the latter already exists on PyPI).
 """
+import re
+
 from setuptools import find_packages, setup
 
+
+def _version():
+    """The one version number, ``keras_vit.__version__``, read without importing the package."""
+    with open("keras_vit/__init__.py", encoding="utf-8") as f:
+        return re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
+
+
 setup(
-    name="keras-vit",
-    version="0.1.0",
+    name="keras-vision-transformers",
+    version=_version(),
     description="Vision Transformers for Keras 3: pretrained weights, tf.distribute training, TFLite export",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
@@ -28,7 +40,7 @@ setup(
         "keras_vit.training": "training",
         "keras_vit.tflite": "tflite",
     },
-    package_data={"keras_vit.training": ["recipes/*.json"]},
+    package_data={"keras_vit": ["model_index.json"], "keras_vit.training": ["recipes/*.json"]},
     install_requires=[
         "keras>=3.8",
         "tensorflow>=2.16",
@@ -65,7 +77,13 @@ setup(
             "transformers",
             # The README's segmentation example: keras-hub's DeepLabV3 head on our pyramids.
             "keras-hub",
+            # The documentation site, built with `mkdocs build --strict` in CI.
+            "mkdocs-material",
+            "mkdocstrings[python]",
+            # CI builds the sdist and the wheel and installs the wheel in a fresh venv.
+            "build",
         ],
+        "docs": ["mkdocs-material", "mkdocstrings[python]"],
     },
     entry_points={"console_scripts": ["keras-vit=keras_vit.cli:main"]},
     classifiers=[

@@ -17,7 +17,7 @@ import sys
 
 from .utils.lazy import lazy_exports
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # public name -> module that defines it (a module itself for "layers" and "visualize")
 _EXPORTS = {
