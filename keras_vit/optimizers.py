@@ -1,10 +1,147 @@
-"""Optimizers that trained models carry in their ``.keras`` files.
+"""Optimizers that trained models carry in their ``.keras`` files, and their parameter groups.
 
 Imported by ``import keras_vit`` (through :mod:`keras_vit.models`), so a ``model.keras``
 written by ``keras-vit train`` loads with ``keras.saving.load_model`` after ``import
 keras_vit``, optimizer included, without importing the training package.
+
+Parameter groups follow timm (``timm/optim/_param_groups.py``): every family declares, in its
+``training.py``, which variables are never weight-decayed (``NO_WEIGHT_DECAY``, timm's
+``no_weight_decay()``) and how its variables group into layers (``GROUP_MATCHER``, timm's
+``group_matcher()``); :func:`param_groups` turns them into a weight-decay flag and a
+learning-rate scale per variable, which :class:`AdamW` applies.
 """
+import dataclasses
+import math
+import re
+
 import keras
+
+#: timm's default rule, used for every family: 1-D tensors (norm scales and offsets,
+#: layer-scale, biases) and variables named ``bias`` are never decayed.
+_BIAS = re.compile(r"(^|/)bias$")
+
+#: The ordinal suffix that joins a group to the layer before it (timm's ``MATCH_PREV_GROUP``):
+#: ``(r"^norm/", (99999,))`` puts the final norm in the last block's layer.
+MATCH_PREVIOUS = 99999
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamGroup:
+    """Optimisation facts of one variable: ``decay`` (weight decay applies), ``layer`` (its
+    layer id for layer-wise decay, ``None`` without one) and ``lr_scale`` (learning-rate
+    multiplier)."""
+
+    decay: bool
+    layer: object = None
+    lr_scale: float = 1.0
+
+
+def layer_ids(paths, group_matcher):
+    """Layer id of every variable path under a timm-style ``group_matcher``.
+
+    The matcher is an ordered dict ``{group name: spec}``; a spec is one regex, or a list of
+    ``(regex, suffix)``. A path gets the ordinal ``(index of its group, *integers captured by
+    the first regex that matches at its start, *suffix)``; paths no regex matches (the head)
+    get the largest ordinal. The distinct ordinals, sorted, are numbered 0, 1, 2 …, except
+    that an ordinal ending in :data:`MATCH_PREVIOUS` takes the number of the one before it.
+    This is timm's ``group_with_matcher`` (``timm/models/_manipulate.py``): for a ViT the
+    embeddings are layer 0, block ``i`` is layer ``i + 1``, the final norm joins the last
+    block and the head is layer ``depth + 1``.
+
+    Args:
+        paths: variable paths (``blocks_0/attn/qkv/kernel`` …).
+        group_matcher: e.g. ``{"stem": r"^(cls_token|pos_embed|patch_embed)/",
+            "blocks": [(r"^blocks_(\d+)/", None), (r"^norm/", (99999,))]}``.
+
+    Returns:
+        ``{path: layer id}``.
+    """
+    rules = []
+    for index, spec in enumerate(group_matcher.values()):
+        if spec is None:
+            continue
+        for pattern, suffix in (spec if isinstance(spec, (list, tuple)) else [(spec, None)]):
+            rules.append((re.compile(pattern), index, tuple(suffix or ())))
+
+    def ordinal(path):
+        for regex, index, suffix in rules:
+            found = regex.match(path)
+            if found:
+                captured = tuple(float(g) for g in found.groups() if g is not None)
+                return (float(index),) + captured + tuple(float(s) for s in suffix)
+        return (math.inf,)
+
+    ordinals = {path: ordinal(path) for path in paths}
+    numbers, layer = {}, -1
+    for key in sorted(set(ordinals.values())):
+        if layer < 0 or key[-1] != MATCH_PREVIOUS:
+            layer += 1
+        numbers[key] = layer
+    return {path: numbers[key] for path, key in ordinals.items()}
+
+
+def training_facts(name):
+    """``(no_weight_decay, group_matcher)`` declared by the family of registered model ``name``.
+
+    A name that is not registered, or a family that declares nothing, gets ``((), None)``:
+    timm's default rule only, and no layer groups.
+    """
+    from .registry import _REGISTRY
+
+    spec = _REGISTRY.get(name)
+    if spec is None:
+        return (), None
+    return tuple(spec.no_weight_decay), spec.group_matcher
+
+
+def param_groups(model, name=None, layer_decay=None):
+    """Weight-decay flag and learning-rate scale of every trainable variable, as timm's.
+
+    timm's ``param_groups_weight_decay`` and ``param_groups_layer_decay``: 1-D tensors and
+    biases are never decayed, nor what the family declares in ``NO_WEIGHT_DECAY`` (position
+    embeddings, class/distillation/mask tokens, relative-position tables). With
+    ``layer_decay`` the variables of layer ``i`` (see :func:`layer_ids`) learn at
+    ``layer_decay ** (L - i)`` times the rate, ``L`` being the last layer (the head), so the
+    head learns at the full rate and the embeddings at ``layer_decay ** L``.
+
+    Args:
+        model: a Keras model.
+        name: registered model name whose family's declarations apply (default:
+            ``model.name``, which ``create_model`` sets to the registered name).
+        layer_decay: ``None`` or a factor in (0, 1].
+
+    Returns:
+        ``{variable path: ParamGroup}`` over ``model.trainable_variables``.
+
+    Example:
+        >>> model = keras_vit.create_model("beit_base_patch16_224")
+        >>> groups = param_groups(model, layer_decay=0.65)
+        >>> groups["head/kernel"].lr_scale, groups["cls_token/cls_token"].decay
+        (1.0, False)
+    """
+    name = model.name if name is None else name
+    no_decay, matcher = training_facts(name)
+    no_decay = re.compile("|".join(no_decay)) if no_decay else None
+    variables = model.trainable_variables
+    layers = {}
+    if layer_decay is not None:
+        if not 0.0 < float(layer_decay) <= 1.0:
+            raise ValueError(f"layer_decay must be in (0, 1], got {layer_decay!r}")
+        if matcher is None:
+            raise ValueError(
+                f"layer_decay needs the layer groups of {name!r}, and its family declares none "
+                "(GROUP_MATCHER in keras_vit/models/<family>/training.py); "
+                "registered model names have them, see keras_vit.list_models()")
+        layers = layer_ids([v.path for v in variables], matcher)
+    last = max(layers.values(), default=0)
+    groups = {}
+    for v in variables:
+        exempt = (len(v.shape) <= 1 or _BIAS.search(v.path) is not None
+                  or (no_decay is not None and no_decay.search(v.path) is not None))
+        layer = layers.get(v.path)
+        scale = 1.0 if layer is None else float(layer_decay) ** (last - layer)
+        groups[v.path] = ParamGroup(decay=not exempt, layer=layer, lr_scale=scale)
+    return groups
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")
@@ -19,7 +156,6 @@ class AdamW(keras.optimizers.AdamW):
     MobileViT-XXS (215 variables) that made the first training step take about 2.6 times
     longer to trace. The results equal ``keras.optimizers.AdamW``'s to float rounding
     (``tests/training/test_fused_adamw.py``); ``amsgrad`` and other backends use Keras' path.
-    ``benchmarks/optimizer_trace.py`` measures the first-epoch and per-step times.
 
     **EMA warmup.** Keras' EMA copies the weights at the first step and then averages with a fixed
     ``ema_momentum``: with 0.995 the average still carries the random initialisation for
@@ -28,11 +164,47 @@ class AdamW(keras.optimizers.AdamW):
     ``ExponentialMovingAverage(num_updates=t)``), so early on the average weighs roughly the
     last ``t / 9`` steps, and the full momentum takes over after ``~10 / (1 - momentum)``
     steps.
+
+    **Per-variable learning rates.** ``lr_multipliers`` maps variable paths to a factor on the
+    learning rate (layer-wise decay, :func:`param_groups`); the decoupled weight decay of
+    that variable is scaled with it, as in timm's AdamW where a parameter group's ``lr``
+    drives both. Paths it names must all be among the variables the optimizer is built for.
+
+    Example:
+        >>> groups = param_groups(model, layer_decay=0.65)
+        >>> optimizer = AdamW(1e-3, weight_decay=0.05, lr_multipliers={
+        ...     path: g.lr_scale for path, g in groups.items() if g.lr_scale != 1.0})
     """
 
-    def __init__(self, *args, ema_warmup=False, **kwargs):
+    def __init__(self, *args, ema_warmup=False, lr_multipliers=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.ema_warmup = bool(ema_warmup)
+        self.lr_multipliers = {str(k): float(v) for k, v in (lr_multipliers or {}).items()}
+        self._lr_scales = []
+
+    def build(self, variables):
+        super().build(variables)
+        if self.lr_multipliers:
+            paths = [v.path for v in variables]
+            unknown = sorted(set(self.lr_multipliers) - set(paths))
+            if unknown:
+                raise ValueError(
+                    f"lr_multipliers names {len(unknown)} variable(s) this optimizer does not "
+                    f"train: {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
+            self._lr_scales = [self.lr_multipliers.get(p, 1.0) for p in paths]
+
+    def _lr_scale(self, variable):
+        """The learning-rate factor of ``variable`` (1.0 without ``lr_multipliers``)."""
+        if not self.lr_multipliers:
+            return 1.0
+        return self._lr_scales[self._get_variable_index(variable)]
+
+    def update_step(self, gradient, variable, learning_rate):
+        # Keras' own step (other backends, amsgrad), at this variable's rate.
+        scale = self._lr_scale(variable)
+        if scale != 1.0:
+            learning_rate = learning_rate * scale
+        return super().update_step(gradient, variable, learning_rate)
 
     def _fused(self):
         return keras.backend.backend() == "tensorflow" and not self.amsgrad
@@ -67,26 +239,40 @@ class AdamW(keras.optimizers.AdamW):
                 use_locking=False)
 
         for grad, var in grads_and_vars:
-            distribution.extended.update(var, apply_adam, args=(grad, learning_rate),
-                                         group=False)
+            scale = self._lr_scale(var)
+            rate = learning_rate * scale if scale != 1.0 else learning_rate
+            distribution.extended.update(var, apply_adam, args=(grad, rate), group=False)
 
     def _apply_weight_decay(self, variables):
-        if self.weight_decay is None or not self._fused():
-            return super()._apply_weight_decay(variables)
+        if self.weight_decay is None:
+            return None
+        if not self._fused():
+            if not self.lr_multipliers:
+                return super()._apply_weight_decay(variables)
+            if keras.backend.backend() != "tensorflow":
+                for variable in variables:
+                    if self._use_weight_decay(variable):
+                        rate = (keras.ops.cast(self.learning_rate, variable.dtype)
+                                * keras.ops.cast(self.weight_decay * self._lr_scale(variable),
+                                                 variable.dtype))
+                        variable.assign(variable - variable * rate)
+                return None
         import tensorflow as tf
 
         def decay_all(distribution, variables):
             # The schedule is evaluated once here, not once per variable.
             rate = tf.cast(self.learning_rate, "float32") * tf.cast(self.weight_decay, "float32")
 
-            def decay(variable):
+            def decay(variable, scale):
                 # Which variables decay is decided as in Keras (on the tf.Variable).
                 if self._use_weight_decay(variable):
-                    variable.assign_sub(variable * tf.cast(rate, variable.dtype))
+                    scaled = rate * scale if scale != 1.0 else rate
+                    variable.assign_sub(variable * tf.cast(scaled, variable.dtype))
 
             for variable in variables:
                 variable = variable.value if isinstance(variable, keras.Variable) else variable
-                distribution.extended.update(variable, decay, group=False)
+                distribution.extended.update(variable, decay, args=(self._lr_scale(variable),),
+                                             group=False)
 
         tf.__internal__.distribute.interim.maybe_merge_call(
             decay_all, self._distribution_strategy, variables)
@@ -108,4 +294,5 @@ class AdamW(keras.optimizers.AdamW):
     def get_config(self):
         config = super().get_config()
         config["ema_warmup"] = self.ema_warmup
+        config["lr_multipliers"] = dict(self.lr_multipliers)
         return config

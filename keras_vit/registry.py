@@ -40,6 +40,13 @@ class ModelSpec:
         reference: where the official parameter count comes from: ``("timm", name)``,
             ``("transformers", config_class, kwargs)`` or ``("official", fixture, key)``.
         paper: citation.
+        no_weight_decay: regexes (``re.search`` on variable paths) of the variables that
+            AdamW must not decay besides 1-D tensors and biases (timm's ``no_weight_decay()``).
+        group_matcher: how variables group into layers for layer-wise learning-rate decay,
+            timm's ``group_matcher()`` over our variable paths (see
+            ``keras_vit.optimizers.layer_ids``); ``None``: the family declares none.
+        inference_form: ``inference_form(model) -> model``: the family's deployable form of a
+            model (FastViT's structural re-parameterization), applied by exports; ``None``: as is.
     """
 
     name: str
@@ -60,6 +67,9 @@ class ModelSpec:
     tiny: dict = field(default_factory=dict)
     reference: tuple = None
     paper: str = ""
+    no_weight_decay: tuple = ()
+    group_matcher: dict = None
+    inference_form: object = None
 
 
 def register_model(spec):
@@ -70,14 +80,15 @@ def register_model(spec):
     return spec
 
 
-def register_family(family, presets, *, builder, convert, detect, resample=None, features=None):
+def register_family(family, presets, *, builder, convert, detect, resample=None, features=None, inference_form=None):
     """Registers every variant of a family from its ``presets`` module; one call per family.
 
     ``presets`` defines ``VARIANTS`` (name -> constructor keywords, with ``input_size``),
     ``PARAMETERS`` (name -> official count), ``TINY`` (test overrides), ``PAPER``, and
     optionally ``WEIGHTS`` (name -> ``{tag: WeightsTag}``), ``DEFAULT_WEIGHTS`` (name -> tag),
     ``MEAN``/``STD``, ``LAYOUT_PREPROCESSING`` and ``REFERENCES`` (name -> reference, default
-    ``("timm", name)``).
+    ``("timm", name)``), and the training facts ``NO_WEIGHT_DECAY`` and ``GROUP_MATCHER``
+    (usually imported from the family's ``training.py``).
 
     Example (a family's ``__init__.py``):
         >>> register_family("vit", presets, builder=VisionTransformer, convert=convert, detect=detect_layout)
@@ -103,6 +114,7 @@ def register_family(family, presets, *, builder, convert, detect, resample=None,
                     default_weights=defaults.get(name, next(iter(tags), None)),
                     resample=resample,
                     features=features,
+                    inference_form=inference_form,
                     input_size=input_size,
                     mean=tuple(getattr(presets, "MEAN", IMAGENET_MEAN)),
                     std=tuple(getattr(presets, "STD", IMAGENET_STD)),
@@ -111,6 +123,8 @@ def register_family(family, presets, *, builder, convert, detect, resample=None,
                     tiny=dict(presets.TINY),
                     reference=references.get(name, ("timm", name)),
                     paper=presets.PAPER,
+                    no_weight_decay=tuple(getattr(presets, "NO_WEIGHT_DECAY", ())),
+                    group_matcher=getattr(presets, "GROUP_MATCHER", None),
                 )
             )
         )
@@ -121,14 +135,26 @@ def list_models(family=None, pretrained=False):
     """Names of the registered models, optionally of one family or only those with weights.
 
     Example:
-        >>> keras_vit.list_models("vit")[:2]
-        ['vit_base_patch16_224', 'vit_base_patch16_384']
+        >>> keras_vit.list_models("vit")[:2]  # vit_base_patch16_224, vit_base_patch16_384
     """
     return sorted(
         name
         for name, spec in _REGISTRY.items()
         if (family is None or spec.family == family) and (not pretrained or spec.weights)
     )
+
+
+def inference_form(model):
+    """``model`` in its family's deployable form (see ``ModelSpec.inference_form``), found by
+    the model's registry name; other models are returned as they are.
+
+    Example:
+        >>> deployable = keras_vit.registry.inference_form(keras_vit.create_model("fastvit_t8"))
+    """
+    spec = _REGISTRY.get(getattr(model, "name", None))
+    if spec is None or spec.inference_form is None:
+        return model
+    return spec.inference_form(model)
 
 
 def get_model_spec(name):

@@ -1,24 +1,38 @@
-"""Optimizer and learning-rate schedule of the DeiT recipe: AdamW, linear warmup, cosine decay."""
+"""Optimizer and learning-rate schedule of the recipes: AdamW with timm's parameter groups
+(weight-decay exemptions, layer-wise learning-rate decay), linear warmup, cosine decay."""
 import keras
 
-from keras_vit.optimizers import AdamW  # noqa: F401  (registered on `import keras_vit`)
-
-# Never decayed: 1-D parameters (norm scales/offsets, biases, layer-scale) and the learned
-# embeddings that act as inputs (position embedding, class/distillation/register tokens),
-# as in DeiT/timm. Patterns are matched against variable names with re.search.
-NO_DECAY_NAME_PATTERNS = (
-    r"^bias$", r"^gamma$", r"^beta$", r"pos_embed", r"cls_token", r"dist_token",
-    r"reg_token", r"_token$",
-)
+from keras_vit.optimizers import AdamW, param_groups  # noqa: F401  (registered on `import keras_vit`)
 
 
-def no_weight_decay_variables(model):
-    """Trainable variables of ``model`` that AdamW must not decay (see module docstring)."""
-    import re
+def _registered_name(model, recipe=None):
+    """The registered name whose family's training facts apply to ``model``: its own name
+    (``create_model`` names models so), else the recipe's model."""
+    from keras_vit.registry import _REGISTRY
 
-    pattern = re.compile("|".join(NO_DECAY_NAME_PATTERNS))
-    return [v for v in model.trainable_variables
-            if len(v.shape) <= 1 or pattern.search(v.name) is not None]
+    if model.name in _REGISTRY or recipe is None:
+        return model.name
+    return recipe.model
+
+
+def no_weight_decay_variables(model, name=None):
+    """Trainable variables of ``model`` that AdamW must not decay, as timm decides.
+
+    1-D tensors and biases (timm's default rule), and what the model's family declares in its
+    ``training.py`` (position embeddings, class/distillation/mask tokens, relative-position
+    tables); see :func:`keras_vit.optimizers.param_groups`. ``name``: the registered name
+    whose family applies (default ``model.name``).
+    """
+    groups = param_groups(model, name=name)
+    return [v for v in model.trainable_variables if not groups[v.path].decay]
+
+
+def peak_learning_rate(recipe):
+    """The recipe's peak learning rate: ``learning_rate``, times ``batch_size /
+    lr_base_batch_size`` when the recipe states its scaling rule."""
+    if recipe.lr_base_batch_size:
+        return recipe.learning_rate * recipe.batch_size / recipe.lr_base_batch_size
+    return recipe.learning_rate
 
 
 def warmup_cosine_schedule(peak_learning_rate, total_steps, warmup_steps, min_learning_rate=0.0):
@@ -41,24 +55,34 @@ def warmup_cosine_schedule(peak_learning_rate, total_steps, warmup_steps, min_le
 def build_optimizer(recipe, model, steps_per_epoch):
     """AdamW for ``model`` following ``recipe``; create it inside ``strategy.scope()``.
 
+    Weight decay skips what timm's parameter groups skip, and with ``recipe.layer_decay``
+    every variable learns at its layer's scale (both from the family's ``training.py``,
+    through :func:`keras_vit.optimizers.param_groups`).
+
     Args:
-        recipe: a :class:`~keras_vit.training.recipe.Recipe` (learning rates, warmup, weight
-            decay, betas, ``clip_global_norm``, ``ema``).
-        model: the model whose variables are excluded from weight decay where they should be.
+        recipe: a :class:`~keras_vit.training.recipe.Recipe` (learning rates and their
+            scaling rule, warmup, weight decay, ``layer_decay``, betas, ``clip_global_norm``,
+            ``ema``).
+        model: the model to train (a registered model's family is found from its name,
+            else from ``recipe.model``).
         steps_per_epoch: optimizer steps per epoch, to place warmup and decay.
 
     Returns:
-        An :class:`AdamW` (``keras.optimizers.AdamW`` with an optional EMA warmup).
+        An :class:`AdamW` (``keras.optimizers.AdamW`` with an optional EMA warmup and
+        per-variable learning-rate multipliers).
     """
     total = int(recipe.epochs * steps_per_epoch)
-    schedule = warmup_cosine_schedule(recipe.learning_rate, total,
+    schedule = warmup_cosine_schedule(peak_learning_rate(recipe), total,
                                       int(recipe.warmup_epochs * steps_per_epoch),
                                       recipe.min_learning_rate)
+    groups = param_groups(model, name=_registered_name(model, recipe),
+                          layer_decay=recipe.layer_decay)
     optimizer = AdamW(
         learning_rate=schedule, weight_decay=recipe.weight_decay, beta_1=recipe.beta_1,
         beta_2=recipe.beta_2, global_clipnorm=recipe.clip_global_norm,
         use_ema=bool(recipe.ema), ema_momentum=recipe.ema_momentum,
-        ema_warmup=recipe.ema_warmup)
-    optimizer.exclude_from_weight_decay(var_list=no_weight_decay_variables(model),
-                                        var_names=list(NO_DECAY_NAME_PATTERNS))
+        ema_warmup=recipe.ema_warmup,
+        lr_multipliers={path: g.lr_scale for path, g in groups.items() if g.lr_scale != 1.0})
+    optimizer.exclude_from_weight_decay(
+        var_list=[v for v in model.trainable_variables if not groups[v.path].decay])
     return optimizer

@@ -42,12 +42,18 @@ class Recipe:
         clip_global_norm, label_smoothing, ema (weights EMA, evaluated and saved at the end),
         ema_momentum, ema_warmup (at step ``t`` the average weighs roughly the last ``t/9`` steps
         until ``ema_momentum`` takes over: for short runs), mixed_precision (``"auto"``: on for GPUs with float16 tensor cores and
-        TPUs, off on CPU).
+        TPUs, off on CPU), lr_base_batch_size (``null``: ``learning_rate`` is the peak; a
+        number: the peak is ``learning_rate * batch_size / lr_base_batch_size``, the papers'
+        linear scaling rule), layer_decay (``null``: off; a factor in (0, 1]: layer-wise
+        learning-rate decay with timm's layer groups, the head at the full rate and each
+        layer below at ``layer_decay`` times the one above, as in BEiT fine-tuning).
     Augmentation
         randaugment_ops, randaugment_magnitude (``keras.layers.RandAugment``; 0 ops: off),
         mixup_alpha, cutmix_alpha, mix_prob, mix_switch_prob (``MixUp``/``CutMix``),
         random_erasing (probability of ``RandomErasing`` per image), hflip, random_translate
-        (largest shift, fraction of the side), random_rotate (largest turn, fraction of 360°).
+        (largest shift, fraction of the side), random_rotate (largest turn, fraction of 360°),
+        repeated_augmentation (each image appears this many times in a row, differently
+        augmented, with the same steps per epoch: DeiT's repeated augmentation with 3).
     Distillation (DeiT)
         teacher: ``.keras`` file (or a model passed to :func:`train`); ``None``: no distillation.
         distillation: ``"soft"`` or ``"hard"``. distillation_alpha, distillation_temperature:
@@ -91,6 +97,8 @@ class Recipe:
     ema_momentum: float = 0.9999
     ema_warmup: bool = False
     mixed_precision: Any = "auto"
+    lr_base_batch_size: Optional[int] = None
+    layer_decay: Optional[float] = None
 
     randaugment_ops: int = 2
     randaugment_magnitude: float = 0.5
@@ -102,6 +110,7 @@ class Recipe:
     hflip: bool = True
     random_translate: float = 0.0
     random_rotate: float = 0.0
+    repeated_augmentation: int = 1
 
     teacher: Optional[str] = None
     distillation: str = "hard"
@@ -143,6 +152,8 @@ class Recipe:
             raise ValueError(f"Recipe key 'learning_rate' must be > 0, got {self.learning_rate!r}")
         if self.distillation_temperature <= 0:
             raise ValueError(f"Recipe key 'distillation_temperature' must be > 0, got {self.distillation_temperature!r}")
+        if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
+            raise ValueError(f"Recipe key 'layer_decay' must be in (0, 1] or null, got {self.layer_decay!r}")
         if self.clip_global_norm is not None and self.clip_global_norm <= 0:
             raise ValueError(f"Recipe key 'clip_global_norm' must be > 0 or null, got {self.clip_global_norm!r}")
         if not self.model.strip():
@@ -204,6 +215,8 @@ RANGES = (
     ("image_size", 1, math.inf, False),
     ("steps_per_execution", 1, math.inf, False),
     ("backup_every_steps", 0, math.inf, False),
+    ("lr_base_batch_size", 1, math.inf, False),
+    ("repeated_augmentation", 1, math.inf, False),
 )
 
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a JSON object"}

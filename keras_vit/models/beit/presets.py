@@ -6,6 +6,7 @@ published them as transformers checkpoints; timm re-published its conversion on 
 Both take RGB normalized with mean = std = 0.5.
 """
 from ...weights.tags import WeightsTag
+from .training import GROUP_MATCHER, NO_WEIGHT_DECAY  # noqa: F401  (registered with the family)
 
 PAPER = "Bao et al., BEiT: BERT Pre-Training of Image Transformers, ICLR 2022"
 MEAN = (0.5, 0.5, 0.5)

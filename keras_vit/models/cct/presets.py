@@ -6,6 +6,7 @@ and the resolution. Every official variant uses a learnable position embedding (
 constructors do not pass their choice on), so none is registered separately.
 """
 from ...weights.tags import WeightsTag
+from .training import GROUP_MATCHER, NO_WEIGHT_DECAY  # noqa: F401  (registered with the family)
 
 PAPER = "Hassani et al., Escaping the Big Data Paradigm with Compact Transformers, 2021 (arXiv:2104.05704)"
 

@@ -5,6 +5,7 @@ Microsoft published the ImageNet checkpoints twice: as ``.pth`` files of the off
 the Hugging Face hub (``microsoft/cvt-*``), which are the ones listed here.
 """
 from ...weights.tags import WeightsTag
+from .training import GROUP_MATCHER, NO_WEIGHT_DECAY  # noqa: F401  (registered with the family)
 
 PAPER = "Wu et al., CvT: Introducing Convolutions to Vision Transformers, ICCV 2021"
 MEAN = (0.485, 0.456, 0.406)

@@ -6,6 +6,7 @@ published on Google Drive and on Tsinghua Cloud; the tags point at the Tsinghua 
 (Seafile share links with ``?dl=1``, the direct download), as the official README lists them.
 """
 from ...weights.tags import WeightsTag
+from .training import GROUP_MATCHER, NO_WEIGHT_DECAY  # noqa: F401  (registered with the family)
 PAPER = "Xia et al., Vision Transformer with Deformable Attention, CVPR 2022"
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)

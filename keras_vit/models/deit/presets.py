@@ -9,6 +9,7 @@ teacher (see ``keras_vit.training``). At inference the two heads' logits are ave
 from ...layers.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from ...weights.tags import WeightsTag
 from ..vit.presets import SIZES
+from .training import GROUP_MATCHER, NO_WEIGHT_DECAY  # noqa: F401  (registered with the family)
 
 PAPER = "Touvron et al., Training data-efficient image transformers & distillation through attention, ICML 2021"
 MEAN, STD = IMAGENET_MEAN, IMAGENET_STD

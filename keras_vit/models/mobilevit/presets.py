@@ -5,6 +5,7 @@ converted by timm (expects RGB) and by Hugging Face transformers (keeps ml-cvnet
 input order). All take pixels in [0, 1] without mean/std normalization.
 """
 from ...weights.tags import WeightsTag
+from .training import GROUP_MATCHER, NO_WEIGHT_DECAY  # noqa: F401  (registered with the family)
 
 PAPER = "Mehta & Rastegari, MobileViT: Light-weight, General-purpose, and Mobile-friendly Vision Transformer, ICLR 2022"
 

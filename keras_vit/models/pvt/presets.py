@@ -7,6 +7,7 @@ normalized RGB. There is no timm PVT v1: parameter counts are checked against tr
 """
 from ...layers.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from ...weights.tags import WeightsTag
+from .training import GROUP_MATCHER, NO_WEIGHT_DECAY  # noqa: F401  (registered with the family)
 
 PAPER = "Wang et al., Pyramid Vision Transformer: A Versatile Backbone for Dense Prediction without Convolutions, ICCV 2021"
 MEAN = IMAGENET_MEAN

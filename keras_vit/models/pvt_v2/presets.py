@@ -5,6 +5,7 @@ by OpenGVLab as transformers checkpoints. ImageNet mean/std normalized RGB.
 """
 from ...layers.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from ...weights.tags import WeightsTag
+from .training import GROUP_MATCHER, NO_WEIGHT_DECAY  # noqa: F401  (registered with the family)
 
 PAPER = "Wang et al., PVT v2: Improved Baselines with Pyramid Vision Transformer, Computational Visual Media 2022"
 MEAN = IMAGENET_MEAN

@@ -6,6 +6,7 @@ ImageNet mean/std normalized RGB.
 """
 from ...layers.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from ...weights.tags import WeightsTag
+from .training import GROUP_MATCHER, NO_WEIGHT_DECAY  # noqa: F401  (registered with the family)
 
 PAPER = "Liu et al., Swin Transformer: Hierarchical Vision Transformer using Shifted Windows, ICCV 2021"
 MEAN = IMAGENET_MEAN

@@ -8,6 +8,7 @@ sets ``qk_scale``). The named variants here are the published models, so they se
 ``embed_dim ** -0.5``; pass ``qk_scale=None`` for the constructors' from-scratch default.
 """
 from ...weights.tags import WeightsTag
+from .training import GROUP_MATCHER, NO_WEIGHT_DECAY  # noqa: F401  (registered with the family)
 
 PAPER = "Yuan et al., Tokens-to-Token ViT: Training Vision Transformers from Scratch on ImageNet, ICCV 2021"
 

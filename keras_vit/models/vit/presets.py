@@ -5,6 +5,7 @@ Weights come from where they were published: Google's "How to train your ViT" (a
 JAX weights converted by timm), and Google's transformers checkpoints.
 """
 from ...weights.tags import WeightsTag
+from .training import GROUP_MATCHER, NO_WEIGHT_DECAY  # noqa: F401  (registered with the family)
 
 SIZES = {
     "tiny": dict(embed_dim=192, depth=12, num_heads=3),
