@@ -11,7 +11,6 @@ the training images only (no labels). Prints a table per seed and the mean.
 """
 import argparse
 import os
-import platform
 import tempfile
 import time
 
@@ -23,7 +22,6 @@ SIZE = 32
 
 def finetune(weights, splits, epochs, seed):
     import keras
-    import numpy as np
 
     import keras_vit
 
@@ -44,18 +42,20 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--pretrain-epochs", type=int, default=30)
     parser.add_argument("--finetune-epochs", type=int, default=20)
+    parser.add_argument("--results-dir", default=None, help="where to write the result file (default docs/benchmarks)")
     args = parser.parse_args(argv)
 
     import keras
     import numpy as np
-    import tensorflow as tf
+
+    from keras_vit.utils import benchmark
 
     from keras_vit.training.data import load_dataset
     from keras_vit.training.pretrain import pretrain
 
     splits = load_dataset("digits", SIZE, seed=0)
     rows = []
-    load = os.getloadavg()[0]
+    stamp = benchmark.run_stamp("benchmarks/beit_mim_digits.py")
     for seed in args.seeds:
         scratch, t_scratch = finetune(None, splits, args.finetune_epochs, seed)
         with tempfile.TemporaryDirectory() as folder:
@@ -66,19 +66,20 @@ def main(argv=None):
             tuned, t_tune = finetune(metrics["backbone"], splits, args.finetune_epochs, seed)
         rows.append((seed, scratch, tuned, metrics["final_loss"], t_scratch, t_pre, t_tune))
         keras.backend.clear_session()
-    print(f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}, "
-          f"Keras {keras.__version__}; load average {load:.1f} -> {os.getloadavg()[0]:.1f}; "
-          f"{args.pretrain_epochs} pre-training epochs, {args.finetune_epochs} fine-tuning epochs, digits test split "
-          f"({splits.num_test} images)")
-    print()
-    print("| seed | from scratch | MIM pre-trained | final MIM loss | scratch s | pre-train s | fine-tune s |")
-    print("|---|---|---|---|---|---|---|")
-    for seed, a, b, loss, t1, t2, t3 in rows:
-        print(f"| {seed} | {a:.2%} | {b:.2%} | {loss:.3f} | {t1:.0f} | {t2:.0f} | {t3:.0f} |")
     scratch = np.array([r[1] for r in rows])
     tuned = np.array([r[2] for r in rows])
-    print(f"| mean | {scratch.mean():.2%} ({scratch.min():.2%}-{scratch.max():.2%}) | {tuned.mean():.2%} "
-          f"({tuned.min():.2%}-{tuned.max():.2%}) | | | | |")
+    table = benchmark.markdown_table(
+        ("seed", "from scratch", "MIM pre-trained", "final MIM loss", "scratch s", "pre-train s", "fine-tune s"),
+        [(seed, f"{a:.2%}", f"{b:.2%}", f"{loss:.3f}", f"{t1:.0f}", f"{t2:.0f}", f"{t3:.0f}")
+         for seed, a, b, loss, t1, t2, t3 in rows]
+        + [("mean", f"{scratch.mean():.2%} ({scratch.min():.2%}-{scratch.max():.2%})",
+            f"{tuned.mean():.2%} ({tuned.min():.2%}-{tuned.max():.2%})", "", "", "", "")])
+    body = (f"A small BEiT ({CONFIG}) at {SIZE}x{SIZE}: {args.pretrain_epochs} pre-training epochs on the training "
+            f"images without labels, then {args.finetune_epochs} fine-tuning epochs, against the same fine-tuning "
+            f"from scratch; digits test split ({splits.num_test} images).\n\n" + table)
+    print(body)
+    benchmark.write_result("beit_mim_digits", "BEiT masked-image-modeling pre-training on digits", stamp, body,
+                           folder=args.results_dir)
 
 
 if __name__ == "__main__":

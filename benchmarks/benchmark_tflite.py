@@ -1,4 +1,4 @@
-"""Produce the README's export table: size, latency, memory and int8 accuracy.
+"""Size, latency, memory and int8 accuracy of every export format (``keras-vit benchmark``).
 
 Two parts, one run:
 
@@ -9,7 +9,7 @@ Two parts, one run:
 
 Usage (peers need ``pip install keras-cv-attention-models``; ``--no-peers`` skips them):
 
-    python benchmarks/benchmark_tflite.py --out benchmarks/results.md
+    python benchmarks/benchmark_tflite.py     # writes docs/benchmarks/tflite_formats.md
 
 This is a script, not a test: timings depend on the machine and its load.
 """
@@ -44,7 +44,7 @@ def train_digits_model(path, epochs):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="benchmarks/results.md")
+    parser.add_argument("--results-dir", default=None, help="where to write the result file (default docs/benchmarks)")
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--no-peers", action="store_true")
@@ -52,7 +52,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from keras_vit.tflite import cli
+    from keras_vit.utils import benchmark
 
+    stamp = benchmark.run_stamp("benchmarks/benchmark_tflite.py")
     workdir = args.workdir or tempfile.mkdtemp(prefix="keras_vit_bench_")
     digits_model = os.path.join(workdir, "vit_tiny_digits32.keras")
     keras_acc = train_digits_model(digits_model, args.epochs)
@@ -71,11 +73,9 @@ def main(argv=None):
             return 1
         with open(md) as f:
             parts.append(f.read())
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("\n".join(parts))
-    os.replace(tmp, args.out)
-    print(f"wrote {args.out}")
+    path = benchmark.write_result("tflite_formats", "Size, latency, memory and accuracy of every format", stamp,
+                                  "\n".join(parts), folder=args.results_dir)
+    print(f"wrote {path}")
     return 0
 
 

@@ -14,30 +14,10 @@ The README quotes its output; say there whether the machine was shared.
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
-
-
-def _machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores"
-
-
-def _versions():
-    code = ("import keras, tensorflow, ai_edge_litert, sys; print(f'Python {sys.version.split()[0]}, "
-            "Keras {keras.__version__}, TensorFlow {tensorflow.__version__}, "
-            "LiteRT {getattr(ai_edge_litert, \"__version__\", \"?\")}')")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else "?"
 
 
 def run_seed(seed, out, model=None):
@@ -108,8 +88,14 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", default="runs/demo_seeds")
     parser.add_argument("--model", help="another model with the default recipe sized for it (e.g. cct_2_3x2_32)")
+    parser.add_argument("--result-name", default="demo_seeds", help="docs/benchmarks/<name>.md to write")
+    parser.add_argument("--results-dir", default=None, help="where to write the result file (default docs/benchmarks)")
     args = parser.parse_args(argv)
-    print(f"machine: {_machine()}; {_versions()}", flush=True)
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from keras_vit.utils import benchmark
+
+    stamp = benchmark.run_stamp("benchmarks/demo_seeds.py")
+    print(stamp, flush=True)
     rows = []
     for seed in args.seeds:
         out = os.path.join(args.out, f"seed-{seed}")
@@ -120,6 +106,9 @@ def main(argv=None):
     print(table(rows))
     with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as f:
         json.dump(rows, f, indent=1)
+    what = f"`keras-vit train --data digits --export{' --model ' + args.model if args.model else ''}`"
+    benchmark.write_result(args.result_name, "The digits main job over seeds", stamp,
+                           f"{what}, one fresh process per seed.\n\n" + table(rows), folder=args.results_dir)
 
 
 if __name__ == "__main__":

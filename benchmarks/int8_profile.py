@@ -28,7 +28,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # peers.py (peer builders)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
@@ -85,30 +85,22 @@ def describe(path):
 
 
 def time_interleaved(paths, threads, rounds, runs):
-    """{label: [median ms of each round]}, all interpreters invoked in turn every round."""
-    from keras_vit.tflite import TFLiteRunner
+    """{label: [median ms of each round]}: the shared harness, call by call."""
+    from keras_vit.utils import benchmark
 
-    runners = {label: TFLiteRunner(p, num_threads=threads) for label, p in paths.items()}
-    for r in runners.values():
-        r.time_invoke(runs=3, warmup=3)
-    medians = {label: [] for label in runners}
-    labels = list(runners)
-    for i in range(rounds):
-        for label in labels[i % len(labels):] + labels[: i % len(labels)]:
-            medians[label].append(float(np.median(runners[label].time_invoke(runs=runs, warmup=1))))
-    return medians
+    fns = {label: benchmark.tflite_invoker(p, threads=threads) for label, p in paths.items()}
+    return {label: [1e3 * t for t in v] for label, v in benchmark.time_interleaved(fns, rounds=rounds, calls=runs).items()}
 
 
 def export_peer(name, size, workdir):
     """kecam's float32 TFLite of the same architecture (fed raw pixels), or None when not installed."""
-    import importlib.util
-
-    if importlib.util.find_spec("keras_cv_attention_models") is None:
-        print("note: kecam float32 skipped: pip install keras-cv-attention-models to time it", file=sys.stderr)
-        return None
-    from peers import kecam_model
-
     from keras_vit.tflite import export_model
+    from keras_vit.utils.benchmark import kecam_model, peer_available
+
+    missing = peer_available("kecam")
+    if missing:
+        print(f"note: {missing}", file=sys.stderr)
+        return None
 
     try:
         model = kecam_model(name, size)
@@ -135,6 +127,8 @@ def main(argv=None):
                         help="time the files an earlier run of this script left in --workdir instead of exporting")
     parser.add_argument("--no-peer", action="store_true",
                         help="do not time kecam's float32 TFLite (timed when keras-cv-attention-models is installed)")
+    parser.add_argument("--result-name", default="int8_profile", help="docs/benchmarks/<name>.md to write")
+    parser.add_argument("--results-dir", default=None, help="where to write the result file (default docs/benchmarks)")
     args = parser.parse_args(argv)
 
     import keras
@@ -142,10 +136,17 @@ def main(argv=None):
     import keras_vit
     from keras_vit.tflite import export_model
 
+    from keras_vit.utils import benchmark
+
     workdir = args.workdir or tempfile.mkdtemp(prefix="int8_profile_")
-    print(f"# int8 profile: {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()[0]:.1f}, {args.threads} thread(s), median of {args.rounds} interleaved rounds "
-          f"x {args.runs} invokes")
+    stamp = benchmark.run_stamp("benchmarks/int8_profile.py")
+    out = [f"{args.threads} thread(s), XNNPACK, random weights, median of {args.rounds} interleaved rounds "
+           f"of {args.runs} invokes (min-max of the round medians)."]
+
+    def emit(line=""):
+        print(line, flush=True)
+        out.append(line)
+
     for name in args.models:
         size = keras_vit.get_model_spec(name).input_size[0]  # the registry's native size
         keras.utils.set_random_seed(0)
@@ -182,26 +183,27 @@ def main(argv=None):
         medians = time_interleaved(paths, args.threads, args.rounds, args.runs)
         base = statistics.median(medians["float32"]) if "float32" in medians else None
         peer_ms = statistics.median(medians["kecam float32"]) if "kecam float32" in medians else None
-        print(f"\n## {name} {size}x{size} (load average {load_before:.1f} -> {os.getloadavg()[0]:.1f})\n")
-        print("| variant | MB | ops | QUANTIZE | DEQUANTIZE | partitions | median ms (min-max of rounds) "
+        emit(f"\n## {name} {size}x{size} (load average {load_before:.1f} -> {os.getloadavg()[0]:.1f})\n")
+        emit("| variant | MB | ops | QUANTIZE | DEQUANTIZE | partitions | median ms (min-max of rounds) "
               "| float32 / variant | kecam float32 / variant | outside XNNPACK |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        emit("|---|---|---|---|---|---|---|---|---|---|")
         for label, m in medians.items():
             d = info[label]
             med = statistics.median(m)
             ratio = f"{base / med:.2f}" if base else "-"
             peer_ratio = f"{peer_ms / med:.2f}" if peer_ms else "-"
-            print(f"| {label} | {d['size']:.2f} | {d['ops']} | {d['quantize']} | {d['dequantize']} | "
+            emit(f"| {label} | {d['size']:.2f} | {d['ops']} | {d['quantize']} | {d['dequantize']} | "
                   f"{d['partitions']} | {med:.2f} ({min(m):.2f}-{max(m):.2f}) | {ratio} | {peer_ratio} | "
                   f"{d['outside']} |")
-        # Goal of issue 15: the fastest variant against the fastest float32 (ours or the peer's).
+        # The fastest variant against the fastest float32 (ours or the peer's).
         candidates = {k: statistics.median(v) for k, v in medians.items() if k not in ("float32", "kecam float32")}
         floats = {k: statistics.median(medians[k]) for k in ("float32", "kecam float32") if k in medians}
         if candidates and floats:
             best, fastest_float = min(candidates, key=candidates.get), min(floats, key=floats.get)
-            print(f"\nFastest variant: {best}, {candidates[best]:.2f} ms, {floats[fastest_float] / candidates[best]:.2f}x "
+            emit(f"\nFastest variant: {best}, {candidates[best]:.2f} ms, {floats[fastest_float] / candidates[best]:.2f}x "
                   f"the fastest float32 ({fastest_float}, {floats[fastest_float]:.2f} ms)")
-        sys.stdout.flush()
+    benchmark.write_result(args.result_name, "Int8 export variants against float32", stamp, "\n".join(out),
+                           folder=args.results_dir)
 
 
 if __name__ == "__main__":

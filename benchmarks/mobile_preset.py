@@ -18,7 +18,6 @@ This is a script, not a test: timings depend on the machine and its load.
 import argparse
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -50,6 +49,7 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=["vit", "mobilevit"], choices=["vit", "mobilevit"])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--output-dir", default=None)
+    parser.add_argument("--results-dir", default=None, help="where to write the result file (default docs/benchmarks)")
     args = parser.parse_args(argv)
 
     import tempfile
@@ -59,8 +59,11 @@ def main(argv=None):
     from keras_vit.tflite import export_model
 
     out_dir = args.output_dir or tempfile.mkdtemp(prefix="mobile_preset_")
-    print(f"# mobile preset: {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()[0]:.1f}")
+    from keras_vit.utils import benchmark
+
+    stamp = benchmark.run_stamp("benchmarks/mobile_preset.py")
+    print(stamp, flush=True)
+    out = []
     for kind in args.models:
         keras.utils.set_random_seed(0)
         model, size = build(kind)
@@ -72,9 +75,11 @@ def main(argv=None):
         result = export_model(model, os.path.join(out_dir, f"{kind}_mobile.tflite"), preset="mobile",
                               representative_data=images[:1400:7], sample_images=images[1400:],
                               labels=labels[1400:], overwrite=True)
-        print(f"\n## {kind} on digits {size}x{size} ({len(labels) - 1400} held-out images, {args.epochs} epochs; "
-              f"load average {os.getloadavg()[0]:.1f})\n")
-        print(result.preset_report.summary(), flush=True)
+        out.append(f"\n## {kind} on digits {size}x{size} ({len(labels) - 1400} held-out images, {args.epochs} "
+                   f"epochs)\n\n{result.preset_report.summary()}")
+        print(out[-1], flush=True)
+    benchmark.write_result("mobile_preset", "The mobile preset on models trained on digits", stamp, "\n".join(out),
+                           folder=args.results_dir)
 
 
 if __name__ == "__main__":

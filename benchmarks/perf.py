@@ -22,8 +22,9 @@ Table 3, "mobile export": ``benchmarks/int8_profile.py`` for MobileViT-XXS, ViT-
 v2-b0 with the mobile preset's int8 candidates and kecam's float32 TFLite, interleaved, 1 thread.
 ``--skip-int8`` leaves it out.
 
-The machine may be shared: read the ratios, not the times. The header prints the date, CPU,
-library versions and the load average before and after.
+The machine may be shared: read the ratios, not the times. Writes
+``docs/benchmarks/perf_tflite.md``, ``perf_keras.md`` and ``perf_int8.md``, each starting with the
+run stamp (date, CPU model and flags, versions).
 
 Usage:
     python benchmarks/perf.py [--models vit_tiny_patch16_224 mobilevit_xxs ...] [--rounds 5]
@@ -31,15 +32,13 @@ Usage:
 """
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # peers.py
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # int8_profile.py (table 3)
 
 try:  # torch and timm must be imported before TensorFlow in one process (else the process dies)
     import torch
@@ -48,7 +47,8 @@ except ImportError:  # pragma: no cover - optional peer
     torch = timm = None
 
 import numpy as np  # noqa: E402
-from peers import kecam_model, keras_hub_model  # noqa: E402
+
+from keras_vit.utils import benchmark  # noqa: E402  (the shared harness: timing, peers, run stamp)
 
 #: Each family's smallest registry model and the input size it is timed at.
 SMALLEST = {
@@ -70,39 +70,6 @@ KERAS_MODELS = {"vit_tiny_patch16_224": 224, "mobilevit_xxs": 256}
 #: Table 3 (``benchmarks/int8_profile.py``): the models with a kecam peer, and the mobile preset's candidates.
 INT8_MODELS = ("mobilevit_xxs", "vit_tiny_patch16_224", "pvt_v2_b0")
 INT8_VARIANTS = ("float32", "dynamic", "int8 full", "int8 float=transformer", "int8 float=transformer+GELU")
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def header(args):
-    import keras
-    import tensorflow as tf
-
-    versions = [f"TensorFlow {tf.__version__}", f"Keras {keras.__version__}"]
-    try:
-        from importlib.metadata import version
-
-        versions.append(f"ai-edge-litert {version('ai-edge-litert')}")
-        for dist in ("timm", "keras-cv-attention-models", "keras-hub"):
-            try:
-                versions.append(f"{dist} {version(dist)}")
-            except Exception:
-                versions.append(f"{dist} not installed")
-    except ImportError:
-        pass
-    if torch is not None:
-        versions.append(f"torch {torch.__version__}")
-    return (f"# perf: {time.strftime('%Y-%m-%d %H:%M %Z')}, {cpu_name()}, {os.cpu_count()} CPUs, "
-            f"load average {os.getloadavg()[0]:.1f}\n# " + ", ".join(versions))
 
 
 # ------------------------------------------------------------------ table 1: TFLite vs arithmetic
@@ -154,7 +121,6 @@ def tflite_table(args, workdir):
 
     import keras_vit
     from keras_vit.tflite import export_model
-    from keras_vit.tflite.presets import time_interleaved
 
     paths, flops, skipped = {}, {}, []
     gemm_flops = {}
@@ -178,7 +144,9 @@ def tflite_table(args, workdir):
         paths[name] = path
         flops[name] = 2 * count_macs(path)
         print(f"  exported {name}", file=sys.stderr, flush=True)
-    rounds = time_interleaved(paths, threads=1, rounds=args.rounds, runs=args.runs)
+    fns = {label: benchmark.tflite_invoker(path, threads=1) for label, path in paths.items()}
+    rounds = {label: [1e3 * t for t in v]
+              for label, v in benchmark.time_interleaved(fns, rounds=args.rounds, calls=args.runs).items()}
     rates = {label: f / (statistics.median(rounds[label]) * 1e-3) for label, f in gemm_flops.items()}
     peak = max(rates.values())
     lines = [f"\n## float32 TFLite vs arithmetic (1 thread, XNNPACK, median of {args.rounds} interleaved rounds)\n",
@@ -250,23 +218,6 @@ def unfused(fn):
     return run
 
 
-def time_rotating(fns, rounds, steps, warmup):
-    """``{label: [images-per-call seconds of each round]}``: each round runs every fn ``steps`` times."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    labels = list(fns)
-    out = {label: [] for label in labels}
-    for i in range(rounds):
-        shift = i % len(labels)
-        for label in labels[shift:] + labels[:shift]:
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                fns[label]()
-            out[label].append((time.perf_counter() - t0) / steps)
-    return out
-
-
 def keras_table(args):
     import keras
 
@@ -285,8 +236,8 @@ def keras_table(args):
                     keras_vit.create_model(name, input_shape=(size, size, 3)), batch, train, jit)
             fns["keras-vit unfused"] = unfused(keras_runner(
                 keras_vit.create_model(name, input_shape=(size, size, 3)), batch, train, False))
-            builders = [("kecam jit=False", lambda: kecam_model(name, size)),
-                        ("keras-hub jit=False", lambda: keras_hub_model(name, size))]
+            builders = [("kecam jit=False", lambda: benchmark.kecam_model(name, size)),
+                        ("keras-hub jit=False", lambda: benchmark.keras_hub_model(name, size))]
             for label, build in builders:
                 try:
                     fns[label] = keras_runner(build(), batch, train, False)
@@ -298,7 +249,9 @@ def keras_table(args):
                 except Exception as e:  # noqa: BLE001 - a missing timm model is reported
                     skipped.add(f"timm {name}: {e}")
             steps = max(1, args.steps // batch) if batch > 1 else args.steps
-            secs = time_rotating(fns, args.rounds, steps, warmup=2)
+            # Blocks of `steps` calls per implementation (per_call=False): a training step at batch 32
+            # takes the whole thread pool, so alternating call by call would only add switching.
+            secs = benchmark.time_interleaved(fns, rounds=args.rounds, calls=steps, warmup=2, per_call=False)
             ours = batch / statistics.median(secs["keras-vit jit=False"])
             lines += [f"\n### {name} {size}x{size}, {task}, batch {batch}\n",
                       "| implementation | images/s (min-max) | ours (jit=False) / it |", "|---|---|---|"]
@@ -326,6 +279,7 @@ def main(argv=None):
     parser.add_argument("--skip-int8", action="store_true", help="skip table 3 (int8 against the peers' float32)")
     parser.add_argument("--int8-models", nargs="*", default=list(INT8_MODELS))
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--results-dir", default=None, help="where to write the result files (default docs/benchmarks)")
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -334,19 +288,24 @@ def main(argv=None):
     tf.config.threading.set_inter_op_parallelism_threads(1)
     if torch is not None:
         torch.set_num_threads(args.threads)
-    print(header(args), flush=True)
+    stamp = benchmark.run_stamp("benchmarks/perf.py")
+    print(stamp, flush=True)
     workdir = args.workdir or tempfile.mkdtemp(prefix="keras_vit_perf_")
     if not args.skip_tflite:
-        print(tflite_table(args, workdir), flush=True)
+        table = tflite_table(args, workdir)
+        print(table, flush=True)
+        benchmark.write_result("perf_tflite", "Float32 TFLite against the GEMM peak", stamp, table, folder=args.results_dir)
     if not args.skip_keras:
-        print(keras_table(args), flush=True)
+        table = keras_table(args)
+        print(table, flush=True)
+        benchmark.write_result("perf_keras", "Keras throughput against the peers", stamp, table, folder=args.results_dir)
     if not args.skip_int8:
         # Table 3: the mobile export candidates against the fastest float32 TFLite (ours or kecam's).
         import int8_profile
 
         int8_profile.main(["--models", *args.int8_models, "--rounds", str(args.rounds), "--only", *INT8_VARIANTS,
-                           "--workdir", workdir])
-    print(f"\n# load average at the end {os.getloadavg()[0]:.1f}")
+                           "--workdir", workdir, "--result-name", "perf_int8"]
+                          + (["--results-dir", args.results_dir] if args.results_dir else []))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ the same raw pixels, then exported with the same :func:`export_model`. Supported
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,23 +21,19 @@ import numpy as np
 
 DEFAULT_FORMATS = ("keras", "tflite:none", "tflite:float16", "tflite:dynamic", "tflite:int8")
 
-#: keras-cv-attention-models only supports Keras 3 through its ``keras_core`` backend
-#: switch; aliasing ``keras_core`` to ``keras`` makes that work with Keras 3.15.
+#: Peers this command compares with (the shared harness knows how to build them).
 PEERS = {"kecam": "keras-cv-attention-models (beit.ViT, KECAM_BACKEND=keras_core)"}
-# peer -> (module to import, pip requirement)
-PEER_PACKAGES = {"kecam": ("keras_cv_attention_models", "keras-cv-attention-models")}
 
 
 def available_peers(peers):
     """``(usable, skipped)``: peers whose package is installed, and a note for each other."""
-    import importlib.util
+    from keras_vit.utils.benchmark import peer_available
 
     usable, skipped = [], []
     for peer in peers:
-        module, requirement = PEER_PACKAGES[peer]
-        if importlib.util.find_spec(module) is None:
-            skipped.append(f"{peer} ({PEERS[peer]}): not installed; pip install {requirement} "
-                           "to compare with it")
+        missing = peer_available(peer)
+        if missing:
+            skipped.append(missing)
         else:
             usable.append(peer)
     return usable, skipped
@@ -137,32 +134,19 @@ def _measure(path, threads, runs, peer=None):
 
 
 def _import_peer(peer):
-    if peer != "kecam":
+    if peer not in PEERS:
         raise ValueError(f"Unknown peer {peer!r}; known: {', '.join(PEERS)}.")
-    import keras
+    from keras_vit.utils.benchmark import import_kecam
 
-    os.environ["KECAM_BACKEND"] = "keras_core"
-    sys.modules.setdefault("keras_core", keras)
-    import keras_cv_attention_models  # noqa: F401
+    import_kecam()
 
 
 def _build_peer(peer, config, image_shape, num_classes, mean, std):
     """The peer's model for a keras_vit ViT config, fed raw pixels like ours."""
-    import keras
+    from keras_vit.utils.benchmark import kecam_model
 
     _import_peer(peer)
-    from keras_cv_attention_models import beit
-
-    inner = beit.ViT(
-        depth=config["depth"], embed_dim=config["embed_dim"], num_heads=config["num_heads"],
-        patch_size=config["patch_size"], mlp_ratio=config.get("mlp_ratio", 4),
-        input_shape=image_shape, num_classes=num_classes, classifier_activation=None, pretrained=None,
-    )
-    inputs = keras.Input(image_shape)
-    scale = [1.0 / (255.0 * s) for s in std]
-    offset = [-m / s for m, s in zip(mean, std)]
-    x = keras.layers.Rescaling(scale, offset=offset)(inputs)
-    return keras.Model(inputs, inner(x), name=f"{peer}_vit")
+    return kecam_model("vit", image_shape[0], num_classes=num_classes, config=config, mean=mean, std=std)
 
 
 def _peer_export(spec_path):
@@ -245,30 +229,34 @@ def _fmt_row(impl, entry, size, timing, accuracy, ratio, outside):
 def _time_all(results, args):
     """Fill ``r["timing"]`` (one dict per thread count) for every benchmarked file.
 
-    TFLite files are timed in this process, all interpreters loaded at once and invoked in
-    interleaved rounds, so that load from elsewhere on the machine hits every
+    TFLite files are timed in this process with the shared harness
+    (:func:`keras_vit.utils.benchmark.time_interleaved`), all interpreters loaded at once and
+    invoked call by call, so that load from elsewhere on the machine hits every
     implementation alike. `.keras` files need a process per thread count (TensorFlow fixes
     its thread pools at start-up); their rounds interleave too. Peak memory always comes
     from a fresh worker process.
     """
-    from .runtime import TFLiteRunner
+    from keras_vit.utils import benchmark
 
     for r in results.values():
         r["timing"] = [{"median": [], "p90": [], "peak_mb": 0.0} for _ in args.threads]
         r["timing"][0]["peak_mb"] = _measure(r["path"], args.threads[0], 5, r.get("peer"))["peak_mb"]
     for i, threads in enumerate(args.threads):
-        runners = {k: TFLiteRunner(r["path"], num_threads=threads)
-                   for k, r in results.items() if r["path"].endswith(".tflite")}
+        invokers = {k: benchmark.tflite_invoker(r["path"], threads=threads)
+                    for k, r in results.items() if r["path"].endswith(".tflite")}
         for _ in range(args.rounds):
+            # One round of the shared harness for the TFLite files (call by call), then the
+            # `.keras` files, each in its own process.
+            samples = benchmark.time_interleaved(invokers, rounds=1, calls=args.runs, warmup=3, reduce=None) if invokers else {}
             for key, r in results.items():
-                if key in runners:
-                    times = runners[key].time_invoke(runs=args.runs, warmup=3)
+                if key in samples:
+                    times = 1e3 * np.asarray(samples[key][0])
                     stats = {"median_ms": float(np.median(times)), "p90_ms": float(np.percentile(times, 90))}
                 else:
                     stats = _measure(r["path"], threads, args.runs, r.get("peer"))
                 r["timing"][i]["median"].append(stats["median_ms"])
                 r["timing"][i]["p90"].append(stats["p90_ms"])
-        del runners
+        del invokers
     for r in results.values():
         peak = r["timing"][0]["peak_mb"]
         r["timing"] = [{"median_ms": float(np.median(t["median"])), "p90_ms": float(np.median(t["p90"])),
@@ -282,18 +270,37 @@ def _table(title, header, rows):
 
 
 def run(args):
-    """Benchmark every model and format in ``args``; prints markdown tables."""
-    from .export import resolve_model
-    from .export import export_model
+    """Benchmark every model and format in ``args``; prints markdown tables.
 
+    Without ``args.workdir`` the exported files go to a temporary folder, removed at the end
+    (also on errors and Ctrl-C).
+    """
+    for name in ("runs", "rounds"):
+        value = getattr(args, name, 1)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"--{name} must be a positive integer, got {value!r}.")
+    if not args.threads or any(not isinstance(t, int) or t < 1 for t in args.threads):
+        raise ValueError(f"--threads takes positive integers, got {args.threads!r}.")
     formats = [_parse_format(e) for e in args.formats]
     for peer in args.peers:
         if peer not in PEERS:
             raise ValueError(f"Unknown peer {peer!r}; known: {', '.join(PEERS)}.")
+    if args.workdir:
+        return _run(args, formats, args.workdir)
+    workdir = tempfile.mkdtemp(prefix="keras_vit_bench_")
+    try:
+        return _run(args, formats, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(args, formats, workdir):
+    from .export import resolve_model
+    from .export import export_model
+
     peers, skipped = available_peers(args.peers)
     for note in skipped:
         print(f"note: skipping peer {note}", file=sys.stderr)
-    workdir = args.workdir or tempfile.mkdtemp(prefix="keras_vit_bench_")
     os.makedirs(workdir, exist_ok=True)
     tables = []
     for spec in args.models:

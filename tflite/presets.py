@@ -26,8 +26,6 @@ import shutil
 import statistics
 import tempfile
 
-import numpy as np
-
 from .convert import TRANSFORMER_FLOAT_OPS
 
 #: Accuracy a candidate may lose against float32 and still be chosen (0.5 points).
@@ -35,7 +33,7 @@ MAX_ACCURACY_DROP = 0.005
 
 #: ``TRANSFORMER_FLOAT_OPS`` and GELU: XNNPACK has no int8 GELU, so in a ViT each MLP's
 #: GELU leaves the delegate and splits the graph (12 partitions more on ViT-Ti); in float it
-#: costs a QUANTIZE/DEQUANTIZE pair inside the delegate instead (``benchmarks/int8_profile.py``).
+#: costs a QUANTIZE/DEQUANTIZE pair inside the delegate instead (measured by the int8 profile benchmark).
 TRANSFORMER_GELU_FLOAT_OPS = TRANSFORMER_FLOAT_OPS + ("GELU",)
 
 
@@ -59,7 +57,7 @@ MOBILE_CANDIDATES = (
     Candidate("full int8", "int8", input_dtype="uint8"),
     Candidate("int8, float transformer ops", "int8", float_ops="transformer", input_dtype="uint8"),
     # GELU in float too: PVT v2-b0 9.57 ms against 10.23 with GELU in int8, ViT-Ti 13.11 against 13.88
-    # (benchmarks/int8_profile.py, 1 thread); the same file as the previous candidate for MobileViT (SiLU).
+    # (the int8 profile benchmark, 1 thread); the same file as the previous candidate for MobileViT (SiLU).
     Candidate("int8, float transformer ops and GELU", "int8", float_ops=TRANSFORMER_GELU_FLOAT_OPS, input_dtype="uint8"),
 )
 PRESETS = {"mobile": MOBILE_CANDIDATES}
@@ -158,23 +156,14 @@ def choose(measurements, max_accuracy_drop=MAX_ACCURACY_DROP):
 
 
 def time_interleaved(paths, threads=1, rounds=5, runs=10, warmup=3):
-    """``{name: [median ms of each round]}``: all files loaded at once, invoked in turn.
+    """``{name: [median ms of each round]}``: all files loaded at once and timed side by side
+    with the shared harness (:func:`keras_vit.utils.benchmark.time_interleaved`, call by call),
+    so that load from other processes and CPU frequency changes hit every candidate alike."""
+    from keras_vit.utils import benchmark
 
-    Each round runs every interpreter ``runs`` times, starting from a different one each
-    round, so that load from other processes and CPU frequency changes hit all alike.
-    """
-    from .runtime import TFLiteRunner
-
-    runners = {name: TFLiteRunner(path, num_threads=threads) for name, path in paths.items()}
-    for runner in runners.values():
-        runner.time_invoke(runs=1, warmup=warmup)
-    names = list(runners)
-    rounds_ms = {name: [] for name in names}
-    for i in range(rounds):
-        shift = i % len(names)
-        for name in names[shift:] + names[:shift]:
-            rounds_ms[name].append(float(np.median(runners[name].time_invoke(runs=runs, warmup=1))))
-    return rounds_ms
+    fns = {name: benchmark.tflite_invoker(path, threads=threads) for name, path in paths.items()}
+    rounds_s = benchmark.time_interleaved(fns, rounds=rounds, calls=runs, warmup=warmup)
+    return {name: [1e3 * t for t in values] for name, values in rounds_s.items()}
 
 
 def export_preset(model, output, preset, representative_data, sample_images, labels, threads=1, rounds=5,

@@ -15,8 +15,8 @@ here emit the fusable forms:
 Outputs equal Keras' up to float32 rounding (max abs diff ~1e-6 on logits). Training steps
 (``training=True``) and other backends take Keras' path unchanged. ``with fused(False):``
 (``FUSE = False``) restores the earlier graphs (read when a model is traced, not when it is
-built): ``benchmarks/keras_op_profile.py`` and ``benchmarks/perf.py`` time both, and
-:func:`executed_kernels` shows which kernels ran.
+built): ``benchmarks/perf.py`` times both, :func:`executed_kernels` shows which kernels ran, and
+the documentation's CPU-performance decision record says what was measured.
 """
 import collections
 import contextlib
@@ -100,7 +100,7 @@ def tokenwise(fn, x, training=None):
     Training steps (``training=True``), inputs of rank 2 and inputs with an unknown non-batch
     dimension are passed to ``fn`` unchanged: the fusion is an inference rewrite, and training
     graphs stay exactly Keras' (the backward pass gains nothing from it; on MobileViT-XXS the
-    reshapes cost ~7% of a training step in ``benchmarks/perf.py``).
+    reshapes cost ~7% of a training step).
 
     Example:
         >>> y = tokenwise(dense, tokens)  # (B, N, C) -> (B, N, units), one 2-D MatMul

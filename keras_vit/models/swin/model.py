@@ -16,7 +16,7 @@ the shift mask (a NumPy constant). Shifts are slices and concatenations, windows
 reshapes and transposes; the float32 TFLite graph runs wholly on XNNPACK. With TF 2.21 and
 LiteRT 2.3 the straightforward graph (``roll``, 6-D window transposes, the bias gathered and
 the mask built at call time) also converts builtin-only, folds to the same constants and runs
-wholly on XNNPACK at the same speed (``benchmarks/swin_graph.py``): the restructuring keeps
+wholly on XNNPACK at the same speed (the documentation's Swin-graph decision record): the restructuring keeps
 older converters and delegates safe, it is not a speed-up today.
 
 Layer names follow timm's module names with ``_`` for ``.`` (``layers_2_blocks_3``).
