@@ -1,19 +1,41 @@
 """Reference implementations (timm, transformers) and checkpoint files made from them.
 
 The references are optional imports: without them the parity tests skip, except in CI,
-which sets KERAS_VIT_REQUIRE_REFERENCES=1 so that a missing reference fails loudly.
+which sets KERAS_VIT_REQUIRE_REFERENCES=1 so that a missing reference fails loudly. The same
+holds for the official-code fixtures in ``tests/fixtures/official`` (``require_fixture``).
 """
 import importlib
 import os
+import pathlib
 
 import numpy as np
 import pytest
+
+
+# CCT, T2T-ViT and DAT have no installable reference: their official code's outputs are files.
+OFFICIAL_FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures" / "official"
 
 
 def require(module):
     if os.environ.get("KERAS_VIT_REQUIRE_REFERENCES") == "1":
         return importlib.import_module(module)
     return pytest.importorskip(module)
+
+
+def require_fixture(path):
+    """``path`` if the fixture file exists; otherwise a skip, or a failure under
+    KERAS_VIT_REQUIRE_REFERENCES=1, naming the file and how to regenerate it."""
+    path = pathlib.Path(path)
+    if path.exists():
+        return path
+    message = (
+        f"fixture {path} is missing; regenerate it with the official code: "
+        "python tests/fixtures/official/make_fixtures.py --cct CCT_CHECKOUT --t2t T2T_CHECKOUT --dat DAT_CHECKOUT "
+        "(commits and steps in that script's docstring)"
+    )
+    if os.environ.get("KERAS_VIT_REQUIRE_REFERENCES") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def randomize_torch_model(model, seed=0):

@@ -3,7 +3,7 @@
 Registering a family is enough to test it here:
 - every named variant's parameter count equals the reference implementation's, counted in
   this test (timm or transformers on PyTorch's meta device, or the official code's counts in
-  ``../shared/fixtures/full_models_*.json``), and the count the registry publishes;
+  ``tests/fixtures/official/full_models_*.json``), and the count the registry publishes;
 - every family's tiny configuration builds, round-trips through its layer configs and
   ``.keras``, runs under mixed precision, and converts to TFLite with builtin ops only, with
   outputs equal to Keras'; so does its feature pyramid.
@@ -13,7 +13,6 @@ variables get their shapes but no memory, so the 632M-parameter ViT-H costs a fr
 second. (The default scope initializes every variable on exit: 4 s and 1.3 GB for a ViT-L.)
 """
 import json
-import pathlib
 
 import keras
 import numpy as np
@@ -21,9 +20,9 @@ import pytest
 
 import keras_vit
 from tests.model_checks import check_keras_round_trip, check_layer_configs, check_mixed_precision, check_tflite
-from tests.references import require
+from tests.references import OFFICIAL_FIXTURES, require, require_fixture
 
-FIXTURES = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+FIXTURES = OFFICIAL_FIXTURES
 NAMES = keras_vit.list_models()
 
 
@@ -42,10 +41,10 @@ def reference_count(reference):
             model = getattr(transformers, model_class)(config)
         return sum(p.numel() for p in model.parameters())
     if kind == "official":
-        # The official code run on the full-size model (fixtures README): every nn.Parameter,
+        # The official code run on the full-size model (fixtures/official/make_fixtures.py): every nn.Parameter,
         # frozen ones included (T2T's sinusoid table and performer features).
         _, file_name, key = reference
-        return json.loads((FIXTURES / file_name).read_text())[key]["counts"]["params"]
+        return json.loads(require_fixture(FIXTURES / file_name).read_text())[key]["counts"]["params"]
     if kind == "counted":
         # ("counted", count, how, classes): the official code run on PyTorch where neither a
         # fixture nor a published count exists.
@@ -57,7 +56,7 @@ def reference_classes(reference):
     """The head size a reference count was made with (CCT's CIFAR models: 10 classes)."""
     if reference[0] == "official":
         _, file_name, key = reference
-        return json.loads((FIXTURES / file_name).read_text())[key]["output_shape"][-1]
+        return json.loads(require_fixture(FIXTURES / file_name).read_text())[key]["output_shape"][-1]
     if reference[0] in ("published", "counted") and len(reference) > 3:
         return reference[3]
     return 1000

@@ -1,13 +1,11 @@
 """CCT: parity with the official code (SHI-Labs/Compact-Transformers) through its fixtures.
 
-``../shared/fixtures`` holds checkpoints made with the official code (random weights,
-official key names), a fixed input and the official outputs. They load through
-``create_model(name, weights=path)`` as they are; ``data/official_other_size.npz`` holds the
-official code's logits for the same checkpoints at another input size (position table
-resized bilinearly by the official ``pe_check``; see ``data/make_official_other_size.py``).
+``tests/fixtures/official`` holds small models made with the official code (random weights,
+official key names; ``make_fixtures.py`` there writes them), a fixed input and the official
+outputs, also at a second input size (position table resized bilinearly by the official
+``pe_check``). They load through ``create_model(name, weights=path)`` as they are.
 """
 import json
-import pathlib
 
 import keras
 import numpy as np
@@ -16,17 +14,15 @@ import pytest
 import keras_vit
 from keras_vit.models.cct import CCTBlock, SequencePooling
 from keras_vit.models.cct.convert import convert
+from tests.references import OFFICIAL_FIXTURES, require_fixture
 
-FIXTURES = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
-OTHER_SIZE = pathlib.Path(__file__).with_name("data") / "official_other_size.npz"
 ATOL = 1e-4
 
 
 def fixture(name):
-    path = FIXTURES / f"{name}.safetensors"
-    if not path.exists():
-        pytest.skip(f"fixture {path} not found")
-    return path, dict(np.load(FIXTURES / f"{name}.npz")), json.loads((FIXTURES / f"{name}.json").read_text())
+    path = require_fixture(OFFICIAL_FIXTURES / f"{name}.safetensors")
+    arrays = dict(np.load(require_fixture(OFFICIAL_FIXTURES / f"{name}.npz")))
+    return path, arrays, json.loads(require_fixture(OFFICIAL_FIXTURES / f"{name}.json").read_text())
 
 
 def model_kwargs(meta):
@@ -35,7 +31,7 @@ def model_kwargs(meta):
     return dict(
         embed_dim=r["embedding_dim"], depth=r["num_layers"], num_heads=r["num_heads"], mlp_ratio=float(r["mlp_ratio"]),
         num_conv_layers=r["n_conv_layers"], kernel_size=r["kernel_size"], conv_stride=r["stride"], conv_padding=r["padding"],
-        num_classes=meta["num_classes"],
+        num_classes=meta["num_classes"], input_shape=(*meta["image_size"], 3),
     )
 
 
@@ -45,11 +41,12 @@ def assert_close(actual, expected, atol=ATOL):
     return diff
 
 
-CASES = [("cct_7_3x1_32", "cct_7_3x1_32", 48), ("cct_14_7x2_224_reduced", "cct_14_7x2_224", 160)]
+# fixture -> the registered name whose official constructor path it reduces
+CASES = [("cct_7_3x1_32_reduced", "cct_7_3x1_32"), ("cct_14_7x2_reduced", "cct_14_7x2_224")]
 
 
-@pytest.mark.parametrize("fixture_name, name, _", CASES)
-def test_official_fixture_parity(fixture_name, name, _):
+@pytest.mark.parametrize("fixture_name, name", CASES)
+def test_official_fixture_parity(fixture_name, name):
     path, arrays, meta = fixture(fixture_name)
     model = keras_vit.create_model(name, weights=str(path), include_preprocessing=False, **model_kwargs(meta))
     x = arrays["input_nhwc"]
@@ -61,23 +58,25 @@ def test_official_fixture_parity(fixture_name, name, _):
     assert_close(pooled, arrays["pre_logits"])
 
 
-@pytest.mark.parametrize("fixture_name, name, size", CASES)
-def test_official_parity_at_another_size(fixture_name, name, size):
-    path, _, meta = fixture(fixture_name)
-    expected = np.load(OTHER_SIZE)[f"{fixture_name}/{size}/logits"]
-    model = keras_vit.create_model(name, weights=str(path), include_preprocessing=False, input_shape=(size, size, 3), **model_kwargs(meta))
+@pytest.mark.parametrize("fixture_name, name", CASES)
+def test_official_parity_at_another_size(fixture_name, name):
+    path, arrays, meta = fixture(fixture_name)
+    size = meta["other_size"]
+    expected = arrays[f"logits_at_{size}"]
+    kwargs = dict(model_kwargs(meta), input_shape=(size, size, 3))
+    model = keras_vit.create_model(name, weights=str(path), include_preprocessing=False, **kwargs)
     x = np.random.default_rng(12345).standard_normal((2, 3, size, size)).astype(np.float32).transpose(0, 2, 3, 1)
     assert_close(model.predict(x, verbose=0), expected)
 
 
 def test_key_map_is_one_to_one():
-    path, _, _ = fixture("cct_7_3x1_32")
+    path, _, meta = fixture("cct_7_3x1_32_reduced")
     from safetensors.numpy import load_file
 
     state = load_file(str(path))
     arrays, layout = convert(state)
     assert layout == "official" and len(arrays) == len(state)
-    model = keras_vit.create_model("cct_7_3x1_32", num_classes=10)
+    model = keras_vit.create_model("cct_7_3x1_32", **model_kwargs(meta))
     assert sorted(arrays) == sorted(v.path for v in model.weights)
 
 

@@ -1,15 +1,14 @@
 """T2T-ViT: parity with the official code (yitu-opensource/T2T-ViT) through its fixtures.
 
-``../shared/fixtures`` holds checkpoints made with the official code (random weights but the
-official sinusoid table and performer random features, official key names), a fixed input
-and the official outputs with both attention scales: ``logits`` (``head_dim ** -0.5``, the
-constructor's default) and ``logits_qk_scale_pretrained`` (``embed_dim ** -0.5``, what the
-published weights need and our named variants use). ``data/official_other_size.npz``: the
-official code's logits at 160x160 (sinusoid table resized bicubically by the official
-``resize_pos_embed``; see ``data/make_official_other_size.py``).
+``tests/fixtures/official`` holds small models made with the official code (random weights but
+the official sinusoid table and performer random features, official key names;
+``make_fixtures.py`` there writes them), a fixed input and the official outputs with both
+attention scales: ``logits`` (``head_dim ** -0.5``, the constructor's default) and
+``logits_qk_scale_pretrained`` (the named model's ``embed_dim ** -0.5``, what the published
+weights need and our named variants use), also at a second input size (sinusoid table
+resized bicubically by the official ``resize_pos_embed``).
 """
 import json
-import pathlib
 
 import keras
 import numpy as np
@@ -19,28 +18,39 @@ import keras_vit
 from keras_vit.models.t2t_vit import SoftSplit
 from keras_vit.models.t2t_vit.convert import convert
 from keras_vit.models.t2t_vit.model import sinusoid_table
+from tests.references import OFFICIAL_FIXTURES, require_fixture
 
-FIXTURES = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
-OTHER_SIZE = pathlib.Path(__file__).with_name("data") / "official_other_size.npz"
 ATOL = 1e-4
-# fixture -> (registered name, our overrides of its reduced configuration)
+# fixture -> the registered name it reduces. Our overrides come from the fixture's official
+# kwargs; the attention scale stays the named variant's (the published weights' scale).
 CASES = {
-    "t2t_vit_7": ("t2t_vit_7", {}),
-    "t2t_vit_14_reduced": ("t2t_vit_14", dict(depth=2)),
-    "t2t_vit_t_14_reduced": ("t2t_vit_t_14", dict(depth=2)),
+    "t2t_vit_7_reduced": "t2t_vit_7",
+    "t2t_vit_14_reduced": "t2t_vit_14",
+    "t2t_vit_t_14_reduced": "t2t_vit_t_14",
 }
 
 
 def fixture(name):
-    path = FIXTURES / f"{name}.safetensors"
-    if not path.exists():
-        pytest.skip(f"fixture {path} not found")
-    return path, dict(np.load(FIXTURES / f"{name}.npz")), json.loads((FIXTURES / f"{name}.json").read_text())
+    path = require_fixture(OFFICIAL_FIXTURES / f"{name}.safetensors")
+    arrays = dict(np.load(require_fixture(OFFICIAL_FIXTURES / f"{name}.npz")))
+    return path, arrays, json.loads(require_fixture(OFFICIAL_FIXTURES / f"{name}.json").read_text())
+
+
+def overrides(meta, size=None):
+    """Our overrides of the named variant for a fixture's official T2T_ViT(...) arguments:
+    the sizes it reduces; tokens type, heads and MLP ratio must be the named variant's."""
+    kwargs, config = meta["constructor_kwargs"], keras_vit.get_model_spec(meta["reduces"]).config
+    assert {k: config[k] for k in ("tokens_type", "num_heads", "mlp_ratio")} == {
+        k: kwargs[k] for k in ("tokens_type", "num_heads", "mlp_ratio")
+    }
+    size = size or kwargs["img_size"]
+    return dict(input_shape=(size, size, 3), num_classes=kwargs["num_classes"], embed_dim=kwargs["embed_dim"],
+                depth=kwargs["depth"], token_dim=kwargs["token_dim"])
 
 
 def test_fixture_files_load_as_they_are():
-    """Every fixture reads as it is (t2t_vit_7's safetensors header length starts with 0x80,
-    the byte a legacy torch pickle starts with)."""
+    """Every fixture reads as it is (a safetensors header length can start with 0x80, the
+    byte a legacy torch pickle starts with)."""
     from keras_vit.weights.readers import read_checkpoint
 
     for name in CASES:
@@ -55,16 +65,16 @@ def assert_close(actual, expected, atol=ATOL):
 
 @pytest.mark.parametrize("fixture_name", sorted(CASES))
 def test_official_fixture_parity(fixture_name, tmp_path):
-    path, arrays, _ = fixture(fixture_name)
-    name, overrides = CASES[fixture_name]
+    path, arrays, meta = fixture(fixture_name)
+    name = CASES[fixture_name]
     x = arrays["input_nhwc"]
     # The named variants use the published weights' scale ...
-    model = keras_vit.create_model(name, weights=str(path), include_preprocessing=False, **overrides)
+    model = keras_vit.create_model(name, weights=str(path), include_preprocessing=False, **overrides(meta))
     assert_close(model.predict(x, verbose=0), arrays["logits_qk_scale_pretrained"])
     tokens = keras.Model(model.inputs, model.get_layer("tokens_to_token_project").output).predict(x, verbose=0)
     assert_close(tokens, arrays["tokens"])
     # ... and qk_scale=None is the official constructor's default.
-    default = keras_vit.create_model(name, weights=str(path), include_preprocessing=False, qk_scale=None, **overrides)
+    default = keras_vit.create_model(name, weights=str(path), include_preprocessing=False, qk_scale=None, **overrides(meta))
     assert_close(default.predict(x, verbose=0), arrays["logits"])
     pre_logits = keras.Model(default.inputs, default.get_layer("pool").output).predict(x, verbose=0)
     assert_close(pre_logits, arrays["pre_logits"])
@@ -72,13 +82,14 @@ def test_official_fixture_parity(fixture_name, tmp_path):
 
 @pytest.mark.parametrize("fixture_name", sorted(CASES))
 def test_official_parity_at_another_size(fixture_name, tmp_path):
-    path, _, _ = fixture(fixture_name)
-    name, overrides = CASES[fixture_name]
-    size = 160
-    expected = np.load(OTHER_SIZE)
+    path, arrays, meta = fixture(fixture_name)
+    name = CASES[fixture_name]
+    size = meta["other_size"]
     x = np.random.default_rng(12345).standard_normal((2, 3, size, size)).astype(np.float32).transpose(0, 2, 3, 1)
-    model = keras_vit.create_model(name, weights=str(path), include_preprocessing=False, input_shape=(size, size, 3), **overrides)
-    assert_close(model.predict(x, verbose=0), expected[f"{fixture_name}/{size}/logits_qk_scale_pretrained"])
+    model = keras_vit.create_model(name, weights=str(path), include_preprocessing=False, **overrides(meta, size))
+    assert_close(model.predict(x, verbose=0), arrays[f"logits_qk_scale_pretrained_at_{size}"])
+    default = keras_vit.create_model(name, weights=str(path), include_preprocessing=False, qk_scale=None, **overrides(meta, size))
+    assert_close(default.predict(x, verbose=0), arrays[f"logits_at_{size}"])
 
 
 def test_soft_split_is_unfold():
@@ -90,20 +101,22 @@ def test_soft_split_is_unfold():
 
 
 def test_sinusoid_table_is_the_fixture_table():
-    path, _, _ = fixture("t2t_vit_7")
+    path, _, meta = fixture("t2t_vit_7_reduced")
     from safetensors.numpy import load_file
 
-    np.testing.assert_allclose(sinusoid_table(197, 256), load_file(str(path))["pos_embed"], atol=1e-6)
+    kwargs = meta["constructor_kwargs"]
+    positions = (kwargs["img_size"] // 16) ** 2 + 1
+    np.testing.assert_allclose(sinusoid_table(positions, kwargs["embed_dim"]), load_file(str(path))["pos_embed"], atol=1e-6)
 
 
 def test_key_map_is_one_to_one_and_frozen_tensors_are_variables():
-    path, _, _ = fixture("t2t_vit_7")
+    path, _, meta = fixture("t2t_vit_7_reduced")
     from safetensors.numpy import load_file
 
     state = load_file(str(path))
     arrays, layout = convert(state)
     assert layout == "official" and len(arrays) == len(state)
-    model = keras_vit.create_model("t2t_vit_7")
+    model = keras_vit.create_model("t2t_vit_7", **overrides(meta))
     assert sorted(arrays) == sorted(v.path for v in model.weights)
     frozen = sorted(v.path for v in model.non_trainable_weights)
     assert frozen == ["pos_embed/pos_embed", "tokens_to_token_attention1/w", "tokens_to_token_attention2/w"]
