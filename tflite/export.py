@@ -20,6 +20,7 @@ import zipfile
 from keras_vit.utils import io as atomic_io
 
 from . import data as data_lib
+from . import metadata as tflite_metadata
 from . import runtime
 from .convert import (  # noqa: F401  (re-exported: the public names of the export API)
     FLOAT_OPS_PRESETS,
@@ -74,6 +75,8 @@ class ExportResult:
         float_ops: op types kept in float in an int8 export (empty: full integer).
         preset_report: with ``preset=``, the candidates measured and why this one was chosen
             (a :class:`keras_vit.tflite.presets.PresetReport`).
+        gpu_compatible: TFLite only: whether TensorFlow Lite's analyzer finds every op compatible
+            with the GPU delegate (static check; ``None``: not checked).
     """
 
     path: str
@@ -89,6 +92,7 @@ class ExportResult:
     verification: Verification = None
     float_ops: tuple = ()
     preset_report: object = None
+    gpu_compatible: bool = None
 
     @property
     def passed(self):
@@ -112,6 +116,9 @@ class ExportResult:
                 )
             else:
                 lines.append(f"XNNPACK: every op delegated ({self.delegate_partitions} partition)")
+        if self.gpu_compatible is not None:
+            lines.append("GPU delegate (TFLite analyzer, static): "
+                         + ("compatible" if self.gpu_compatible else "NOT compatible"))
         if self.verification is not None:
             lines.append("Verification " + self.verification.summary())
         if self.preset_report is not None:
@@ -302,6 +309,7 @@ def export_model(
     overwrite=False,
     preset=None,
     saved_model_dir=None,
+    class_names=None,
 ):
     """Export a Keras image classifier for mobile and check the result against Keras.
 
@@ -349,6 +357,9 @@ def export_model(
             model by ``export_model(model, dir, format="saved_model", batch_size=...)``,
             instead of writing a temporary one (saves a third of each conversion when
             exporting several formats). Verification still compares with ``model``.
+        class_names: TFLite only: one name per class, written into the file's metadata
+            (``labels.txt``, read by MediaPipe Tasks and ``keras-vit predict``); default
+            ``class_0``, ``class_1``... See :mod:`keras_vit.tflite.metadata`.
 
     Returns:
         An :class:`ExportResult`. The file is kept when verification fails; check
@@ -377,7 +388,7 @@ def export_model(
             model = load_keras_model(os.fspath(model))
         return export_preset(model, output, preset, representative_data, sample_images, labels,
                              threads=num_threads or 1, overwrite=overwrite, batch_size=batch_size,
-                             num_calibration=num_calibration, input_shape=input_shape)
+                             num_calibration=num_calibration, input_shape=input_shape, class_names=class_names)
     _validate_args(format, quantize, input_dtype, output_dtype, batch_size)
     if saved_model_dir is not None:
         if format != "tflite":
@@ -423,6 +434,8 @@ def export_model(
             finally:
                 if not saved_model_dir:
                     shutil.rmtree(sm_dir, ignore_errors=True)
+            # Metadata and labels.txt: what MediaPipe Tasks needs (keras_vit.tflite.metadata).
+            tflite_bytes = tflite_metadata.for_export(tflite_bytes, model, class_names)
             atomic_io.write_bytes(output, tflite_bytes)
             runner = runtime.TFLiteRunner(output, num_threads=num_threads)
             report = runner.op_report()
@@ -430,6 +443,7 @@ def export_model(
             result = ExportResult(
                 output, "tflite", quantize, _dir_size(output), runner.input_shape, str(runner.input_dtype),
                 str(runner.output_dtype), ops, report.outside, report.num_partitions, float_ops=float_ops,
+                gpu_compatible=tflite_metadata.gpu_compatibility(output)[0],
             )
             run = runner
 

@@ -70,8 +70,8 @@ _MODEL_BUFFERS, _MODEL_METADATA = 4, 6
 _METADATA_NAME, _METADATA_BUFFER = 0, 1
 _BUFFER_DATA, _BUFFER_OFFSET = 0, 1
 
-__all__ = ["write_metadata", "add_metadata", "read_metadata", "input_normalization", "default_class_names",
-           "imagenet_class_names", "MetadataError"]
+__all__ = ["write_metadata", "add_metadata", "read_metadata", "for_export", "input_normalization",
+           "default_class_names", "imagenet_class_names", "gpu_compatibility", "MetadataError"]
 
 
 class MetadataError(ValueError):
@@ -295,16 +295,27 @@ def _zip_appended(model_bytes, files):
     return out.getvalue()
 
 
-def _output_classes(model_bytes):
-    """Number of classes of the first subgraph's first output (its last dimension)."""
-    schema = _schema()
-    fb = schema.Model.GetRootAs(model_bytes, 0)
-    sub = fb.Subgraphs(0)
+def _classifier_problem(model_bytes):
+    """Why the model is not an image classifier (one ``(B, H, W, C)`` input, one ``(B, classes)``
+    output), or ``None`` when it is."""
+    sub = _schema().Model.GetRootAs(model_bytes, 0).Subgraphs(0)
     if sub.OutputsLength() != 1 or sub.InputsLength() != 1:
-        raise MetadataError(f"Image classifier metadata needs one input and one output; this model has "
-                            f"{sub.InputsLength()} inputs and {sub.OutputsLength()} outputs.")
-    shape = sub.Tensors(sub.Outputs(0)).ShapeAsNumpy()
-    return int(shape[-1])
+        return f"{sub.InputsLength()} inputs and {sub.OutputsLength()} outputs (an image classifier has one of each)"
+    in_shape = sub.Tensors(sub.Inputs(0)).ShapeAsNumpy()
+    out_shape = sub.Tensors(sub.Outputs(0)).ShapeAsNumpy()
+    if not (np.ndim(in_shape) == 1 and len(in_shape) == 4 and np.ndim(out_shape) == 1 and len(out_shape) == 2):
+        return f"input shape {list(np.atleast_1d(in_shape))} and output shape {list(np.atleast_1d(out_shape))} " \
+               "(an image classifier maps (B, H, W, C) images to (B, classes) scores)"
+    return None
+
+
+def _output_classes(model_bytes):
+    """Number of classes of the model's output (its last dimension)."""
+    problem = _classifier_problem(model_bytes)
+    if problem is not None:
+        raise MetadataError(f"Image classifier metadata does not fit a model with {problem}.")
+    sub = _schema().Model.GetRootAs(model_bytes, 0).Subgraphs(0)
+    return int(sub.Tensors(sub.Outputs(0)).ShapeAsNumpy()[-1])
 
 
 def add_metadata(model_bytes, class_names=None, *, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), name="image_classifier",
@@ -351,6 +362,58 @@ def write_metadata(path, class_names=None, **kwargs):
     after = add_metadata(before, class_names, **kwargs)
     atomic_io.write_bytes(path, after)
     return len(after) - len(before)
+
+
+def _package_version():
+    try:
+        from importlib.metadata import version
+
+        return version("keras-vit")
+    except Exception:  # not installed (a source checkout on sys.path): the version is unknown
+        return None
+
+
+def for_export(model_bytes, model, class_names=None):
+    """``model_bytes`` with the metadata :func:`keras_vit.tflite.export_model` writes for ``model``.
+
+    The name is the Keras model's, the normalization comes from :func:`input_normalization`, and
+    ``class_names`` (default ``class_0``...) name the output. A model that is not an image
+    classifier (a feature extractor, several outputs) is returned unchanged: the classifier
+    metadata would misdescribe it.
+    """
+    model_bytes = _check_tflite(model_bytes)
+    if _classifier_problem(model_bytes) is not None:
+        return model_bytes
+    mean, std = input_normalization(model)
+    version = _package_version()
+    return add_metadata(model_bytes, class_names, mean=mean, std=std, name=getattr(model, "name", None) or "model",
+                        version=f"keras-vit {version}" if version else None)
+
+
+def gpu_compatibility(path):
+    """What TensorFlow Lite's analyzer says about running ``path`` with the GPU delegate.
+
+    The analyzer is static: it checks every operator against the GPU delegate's rules without a
+    GPU (``tf.lite.experimental.Analyzer.analyze(..., gpu_compatibility=True)``, whose report
+    is printed, hence captured here).
+
+    Returns:
+        ``(compatible, warnings)``: ``compatible`` is True when the analyzer finds the model
+        compatible, None when TensorFlow is not installed; ``warnings`` lists its
+        ``GPU COMPATIBILITY WARNING`` lines.
+    """
+    import contextlib
+
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return None, []
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        tf.lite.experimental.Analyzer.analyze(model_path=os.fspath(path), gpu_compatibility=True)
+    text = out.getvalue()
+    warnings = sorted({line.strip() for line in text.splitlines() if "GPU COMPATIBILITY WARNING" in line})
+    return "looks compatible with GPU delegate" in text and not warnings, warnings
 
 
 # ---------------------------------------------------------------- reading
