@@ -102,6 +102,17 @@ def _parse_float_ops(value):
     return [name for name in value.split(",") if name.strip()]
 
 
+def _class_names(model, args):
+    """Names for the .tflite metadata: --data's labels, ImageNet-1k's with registry weights, else class_N."""
+    from .metadata import class_names_for
+
+    shape = model.outputs[0].shape if len(model.outputs) == 1 else None
+    if shape is None or len(shape) != 2:
+        return None  # not a classifier: export_model writes no classifier metadata
+    imagenet = bool(args.weights) and not args.model.endswith(".keras")
+    return class_names_for(int(shape[-1]), data=args.data, imagenet=imagenet)[0]
+
+
 def run_export(args):
     """Run ``keras-vit export``; prints the verification result, returns the exit code."""
     from .export import ConversionError, export_model
@@ -113,6 +124,7 @@ def run_export(args):
     try:
         model = resolve_model(args.model, args.weights, args.image_size, args.num_classes)
         image_shape = tuple(model.inputs[0].shape[1:])
+        class_names = _class_names(model, args)
         cal = ev = ev_labels = None
         if args.data:
             from .data import calibration_and_eval
@@ -126,7 +138,8 @@ def run_export(args):
                 return _error("--preset needs labelled --data: it chooses by accuracy against float32.")
             result = export_model(model, args.output, preset=args.preset, representative_data=cal, sample_images=ev,
                                   labels=ev_labels, num_threads=args.threads, batch_size=args.batch_size,
-                                  num_calibration=args.num_calibration, overwrite=args.overwrite)
+                                  num_calibration=args.num_calibration, overwrite=args.overwrite,
+                                  class_names=class_names)
             print(result.summary())
             return EXIT_OK if result.passed else EXIT_FAILED
         result = export_model(
@@ -134,7 +147,7 @@ def run_export(args):
             input_dtype=args.input_dtype, output_dtype=args.output_dtype, batch_size=args.batch_size,
             verify=not args.no_verify, sample_images=ev, labels=ev_labels, num_calibration=args.num_calibration,
             tolerance=args.tolerance, min_top1_agreement=args.min_agreement,
-            float_ops=_parse_float_ops(args.float_ops), overwrite=args.overwrite,
+            float_ops=_parse_float_ops(args.float_ops), overwrite=args.overwrite, class_names=class_names,
         )
     except (ValueError, FileNotFoundError, ConversionError) as e:
         return _error(str(e))
@@ -184,6 +197,10 @@ def run_predict(args):
         if args.labels:
             with open(args.labels, encoding="utf-8") as f:
                 class_names = [line.strip() for line in f if line.strip()]
+        elif args.model.endswith(".tflite"):  # the names written into the file's metadata
+            from .metadata import read_metadata
+
+            class_names = (read_metadata(args.model) or {}).get("class_names")
         images = [load_image(p, image_shape, resize=args.resize) for p in args.images]
         scores = predict(np.stack(images)).reshape(len(images), -1)
     except (ValueError, FileNotFoundError) as e:
@@ -191,7 +208,10 @@ def run_predict(args):
     except OSError as e:
         return _error(os_error_message(e, "read"))
     if class_names is not None and len(class_names) != scores.shape[-1]:
-        return _error(f"{args.labels} has {len(class_names)} labels but the model has {scores.shape[-1]} classes.")
+        if not args.labels:
+            class_names = None  # the file's own labels do not fit its output: print indices
+        else:
+            return _error(f"{args.labels} has {len(class_names)} labels but the model has {scores.shape[-1]} classes.")
     # Logits become probabilities; outputs that already sum to one are kept.
     if not (np.all(scores >= 0) and np.allclose(scores.sum(-1), 1, atol=1e-2)):
         scores = _softmax(scores)

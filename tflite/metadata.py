@@ -71,7 +71,7 @@ _METADATA_NAME, _METADATA_BUFFER = 0, 1
 _BUFFER_DATA, _BUFFER_OFFSET = 0, 1
 
 __all__ = ["write_metadata", "add_metadata", "read_metadata", "for_export", "input_normalization",
-           "default_class_names", "imagenet_class_names", "gpu_compatibility", "MetadataError"]
+           "class_names_for", "default_class_names", "imagenet_class_names", "gpu_compatibility", "MetadataError"]
 
 
 class MetadataError(ValueError):
@@ -88,6 +88,49 @@ def imagenet_class_names():
     from .imagenet_classes import IMAGENET_CLASSES
 
     return list(IMAGENET_CLASSES)
+
+
+def _data_class_names(spec):
+    """Class names a dataset spec gives (as ``keras_vit.training.data`` orders its labels), or None."""
+    if spec == "digits":
+        return [str(i) for i in range(10)]
+    if spec.startswith("tfds:"):
+        try:
+            import tensorflow_datasets as tfds
+
+            return list(tfds.builder(spec[len("tfds:"):]).info.features["label"].names)
+        except Exception:  # not installed, unknown name, no "label" feature: no names to give
+            return None
+    folder = spec[len("folder:"):] if spec.startswith("folder:") else spec
+    if not os.path.isdir(folder):
+        return None  # .npy/.npz arrays carry no names
+    # A folder with train/ and test/ splits keeps its classes one level down (training's layout).
+    if os.path.isdir(os.path.join(folder, "train")) and os.path.isdir(os.path.join(folder, "test")):
+        folder = os.path.join(folder, "train")
+    classes = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)) and not d.startswith("."))
+    return classes or None
+
+
+def class_names_for(num_classes, data=None, imagenet=False):
+    """The class names of a model with ``num_classes`` outputs, from what is known about it.
+
+    Args:
+        num_classes: the model's output classes.
+        data: the dataset spec it was trained on or is exported with (``"digits"``,
+            ``"tfds:NAME"``, an image folder): its label names, when there are ``num_classes``.
+        imagenet: the weights are ImageNet-1k's: the 1000 ImageNet-1k names.
+
+    Returns:
+        ``(names, source)``: one name per class and where they came from (``"digits"``, the
+        folder, ...; ``"default"`` for ``class_0``...).
+    """
+    if data:
+        names = _data_class_names(os.fspath(data))
+        if names is not None and len(names) == num_classes:
+            return names, data
+    if imagenet and num_classes == 1000:
+        return imagenet_class_names(), "ImageNet-1k"
+    return default_class_names(num_classes), "default"
 
 
 def input_normalization(model):

@@ -41,7 +41,7 @@ def _tflite_latency(path, images, samples=50):
 
 
 def export_and_compare(model, output_dir, images, labels, *, representative_images=None,
-                       verbose=True, keras_accuracy=None):
+                       verbose=True, keras_accuracy=None, class_names=None):
     """Export ``model`` to SavedModel and TFLite (float32 and int8) and print one table.
 
     Args:
@@ -53,6 +53,8 @@ def export_and_compare(model, output_dir, images, labels, *, representative_imag
         verbose: print the table.
         keras_accuracy: the Keras model's accuracy on ``images``, when the caller has just
             measured it (the trainer has): saves a second pass and its graph (about 3 s).
+        class_names: the dataset's class names, written into each `.tflite` file's metadata
+            (MediaPipe Tasks and ``keras-vit predict`` show them); default ``class_0``...
 
     Returns:
         A list of rows ``{"format", "path", "accuracy", "size_bytes", "latency_ms"}``.
@@ -74,7 +76,8 @@ def export_and_compare(model, output_dir, images, labels, *, representative_imag
         # model instead of three); verification still compares each with the Keras model.
         export_model(model, path, format=fmt, quantize=quantize,
                      representative_data=rep if quantize == "int8" else None,
-                     verify=fmt == "tflite", saved_model_dir=saved_model if fmt == "tflite" else None)
+                     verify=fmt == "tflite", saved_model_dir=saved_model if fmt == "tflite" else None,
+                     class_names=class_names)
         if fmt == "saved_model":
             saved_model = path
         acc = evaluate_tflite(path, images, labels)["accuracy"] if fmt == "tflite" else None

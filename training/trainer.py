@@ -346,7 +346,8 @@ def finish(run, export=False):
             metrics["export"] = export_and_compare(student, output_dir, test_images, labels,
                                                    representative_images=rep_images,
                                                    verbose=bool(run.verbose),
-                                                   keras_accuracy=metrics["test_accuracy"])
+                                                   keras_accuracy=metrics["test_accuracy"],
+                                                   class_names=run.splits.class_names)
             metrics["export_seconds"] = round(time.time() - started, 2)
         report.write_metrics(os.path.join(output_dir, "metrics.json"), metrics)
         if run.verbose:
