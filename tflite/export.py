@@ -309,6 +309,7 @@ def export_model(
     overwrite=False,
     preset=None,
     saved_model_dir=None,
+    reparameterize=True,
     class_names=None,
 ):
     """Export a Keras image classifier for mobile and check the result against Keras.
@@ -357,6 +358,9 @@ def export_model(
             model by ``export_model(model, dir, format="saved_model", batch_size=...)``,
             instead of writing a temporary one (saves a third of each conversion when
             exporting several formats). Verification still compares with ``model``.
+        reparameterize: SavedModel and TFLite: export the family's deployable form where it has
+            one (``keras_vit.registry.inference_form``: FastViT's folded branches, same outputs);
+            verification still compares with ``model``. ``False``: export ``model`` as it is.
         class_names: TFLite only: one name per class, written into the file's metadata
             (``labels.txt``, read by MediaPipe Tasks and ``keras-vit predict``); default
             ``class_0``, ``class_1``... See :mod:`keras_vit.tflite.metadata`.
@@ -402,6 +406,9 @@ def export_model(
     if source is not None:
         model = load_keras_model(source)
     image_shape = _model_image_shape(model, input_shape)
+    from keras_vit.registry import inference_form
+
+    deployed = inference_form(model) if reparameterize else model
     if representative_data is not None:
         representative_data = data_lib.check_images(representative_data, image_shape, "representative_data")
     if sample_images is not None:
@@ -417,7 +424,7 @@ def export_model(
             run = (lambda x: keras_predict(exported, x)) if verify else None
         elif format == "saved_model":
             with atomic_io.atomic_dir(output, replace_existing=os.path.lexists(output)) as tmp:
-                write_saved_model(model, tmp, image_shape, batch_size)
+                write_saved_model(deployed, tmp, image_shape, batch_size)
             result = ExportResult(output, "saved_model", "none", _dir_size(output), (batch_size,) + image_shape,
                                   "float32", "float32")
             run = saved_model_runner(output, batch_size) if verify else None
@@ -425,7 +432,7 @@ def export_model(
             sm_dir = os.fspath(saved_model_dir) if saved_model_dir else tempfile.mkdtemp(prefix="keras_vit_export_")
             try:
                 if not saved_model_dir:
-                    write_saved_model(model, sm_dir, image_shape, batch_size)
+                    write_saved_model(deployed, sm_dir, image_shape, batch_size)
                 # float_ops comes back with any INT8_UNSAFE_OPS (DIV) the model needed kept in float.
                 tflite_bytes, float_ops = convert_tflite(
                     sm_dir, image_shape, batch_size, quantize, representative_data, input_dtype,
