@@ -6,6 +6,7 @@ EfficientViT (``efficientvit_m*``), which is another network.
 """
 from ...layers.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from ...weights.tags import WeightsTag
+from .training import GROUP_MATCHER, NO_WEIGHT_DECAY  # noqa: F401  (registered with the family)
 
 PAPER = "Cai, Li, Hu, Gan & Han, EfficientViT: Multi-Scale Linear Attention for High-Resolution Dense Prediction, ICCV 2023"
 MEAN = IMAGENET_MEAN
