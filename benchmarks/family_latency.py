@@ -41,6 +41,7 @@ def main(argv=None):
 
     import keras_vit
     from keras_vit.tflite import TFLiteRunner, export_model
+    from keras_vit.tflite.runtime import invoker
     from keras_vit.utils import benchmark
 
     stamp = benchmark.run_stamp("benchmarks/family_latency.py")
@@ -59,7 +60,7 @@ def main(argv=None):
                 continue
             report = TFLiteRunner(path).op_report()
             outside = "none" if report.fully_delegated else ", ".join(f"{k}x{v}" for k, v in report.outside.items())
-            fns[name] = benchmark.tflite_invoker(path, threads=args.threads)
+            fns[name] = invoker(path, threads=args.threads)
             rows_info[name] = (family, "x".join(map(str, TFLiteRunner(path).input_shape[1:3])),
                                os.path.getsize(path) / 1e6, outside)
             print(f"  exported {name}", file=sys.stderr, flush=True)

@@ -86,9 +86,10 @@ def describe(path):
 
 def time_interleaved(paths, threads, rounds, runs):
     """{label: [median ms of each round]}: the shared harness, call by call."""
+    from keras_vit.tflite.runtime import invoker
     from keras_vit.utils import benchmark
 
-    fns = {label: benchmark.tflite_invoker(p, threads=threads) for label, p in paths.items()}
+    fns = {label: invoker(p, threads=threads) for label, p in paths.items()}
     return {label: [1e3 * t for t in v] for label, v in benchmark.time_interleaved(fns, rounds=rounds, calls=runs).items()}
 
 

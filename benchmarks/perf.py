@@ -48,6 +48,7 @@ except ImportError:  # pragma: no cover - optional peer
 
 import numpy as np  # noqa: E402
 
+from keras_vit.tflite.runtime import invoker  # noqa: E402
 from keras_vit.utils import benchmark  # noqa: E402  (the shared harness: timing, peers, run stamp)
 
 #: Each family's smallest registry model and the input size it is timed at.
@@ -144,7 +145,7 @@ def tflite_table(args, workdir):
         paths[name] = path
         flops[name] = 2 * count_macs(path)
         print(f"  exported {name}", file=sys.stderr, flush=True)
-    fns = {label: benchmark.tflite_invoker(path, threads=1) for label, path in paths.items()}
+    fns = {label: invoker(path, threads=1) for label, path in paths.items()}
     rounds = {label: [1e3 * t for t in v]
               for label, v in benchmark.time_interleaved(fns, rounds=args.rounds, calls=args.runs).items()}
     rates = {label: f / (statistics.median(rounds[label]) * 1e-3) for label, f in gemm_flops.items()}

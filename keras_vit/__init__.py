@@ -5,17 +5,15 @@ Example:
     >>> model = keras_vit.create_model("vit_tiny_patch16_224", num_classes=10)
     >>> model = keras_vit.ViTB16(weights="path/to/ViT-B_16.npz")
 
-``import keras_vit`` registers every family and layer with Keras (so ``.keras`` files load
-with ``keras.saving.load_model``). Two cases stay light, with names imported on first use
-(PEP 562): the ``keras-vit`` command, whose ``--help`` and ``list`` must not load
-TensorFlow (it registers the layers itself before running a command), and a Python without
-Keras, where the TFLite on-device example runs with numpy, Pillow and LiteRT only.
+``import keras_vit`` registers every family and layer with Keras as soon as Keras is loaded
+(so ``.keras`` files load with ``keras.saving.load_model``), without loading Keras itself:
+public names are imported on first use (PEP 562), ``keras-vit --help`` and ``keras-vit list``
+answer without TensorFlow, and a Python without Keras runs the TFLite on-device example with
+numpy, Pillow and LiteRT only.
 """
 import importlib
-import os
-import sys
 
-from .utils.lazy import lazy_exports
+from .utils.lazy import after_import, lazy_exports
 
 __version__ = "0.2.0"
 
@@ -57,24 +55,8 @@ __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, prepare=lambda: importlib.import_module("keras_vit.models"))
 
 
-def _command_line():
-    """True in ``keras-vit ...`` and ``python -m keras_vit.cli`` / ``keras_vit.training.cli``."""
-    if os.path.basename(sys.argv[0] if sys.argv and sys.argv[0] else "").startswith("keras-vit"):
-        return True
-    argv = list(getattr(sys, "orig_argv", []))
-    return any(a == "-m" and b in ("keras_vit.cli", "keras_vit.training.cli")
-               for a, b in zip(argv, argv[1:]))
-
-
-def _register_now():
-    if _command_line():
-        return False  # the command line: keras_vit.cli registers after parsing
-    try:
-        import keras  # noqa: F401
-    except ImportError:
-        return False  # no Keras here (on a device): nothing to register
-    return True
-
-
-if _register_now():
-    importlib.import_module("keras_vit.models")
+# Register every family and layer with Keras as soon as Keras is loaded (now, if it already
+# is), so that `.keras` files load with keras.saving.load_model. Importing keras_vit does not
+# load Keras itself: `keras-vit --help` and `keras-vit list` stay fast, and a Python without
+# Keras (a device running the TFLite example) imports keras_vit all the same.
+after_import("keras", lambda: importlib.import_module("keras_vit.models"))

@@ -4,19 +4,15 @@ Subcommands live with their subsystem (``keras_vit.training.cli``, ``keras_vit.t
 and are imported only when that subcommand runs, so ``keras-vit --help``, ``keras-vit list``
 and ``keras-vit <command> --help`` answer without loading TensorFlow.
 
-TensorFlow's C++ logs (CUDA probing on CPU machines, tf.data end-of-sequence warnings,
-oneDNN notices) and Python-side warnings known to be harmless are off unless ``--verbose``
-is given (or ``KERAS_VIT_VERBOSE=1``).
+TensorFlow's own logs are off unless ``--verbose`` is given (:mod:`keras_vit.utils.logs`).
 """
 import argparse
-import atexit
 import importlib
 import json
 import os
-import re
 import sys
-import threading
-import warnings
+
+from .utils.logs import filter_native_stderr, quiet_logs, wants_verbose_logs  # noqa: F401  (re-exported)
 
 # subcommand -> (module, add-arguments function, run function, help)
 SUBCOMMANDS = {
@@ -30,114 +26,6 @@ SUBCOMMANDS = {
 # The registry as a table, so that `keras-vit list` needs no TensorFlow. tests/test_cli.py
 # checks that it equals the live registry; regenerate it with write_model_index().
 MODEL_INDEX = os.path.join(os.path.dirname(__file__), "model_index.json")
-
-# Python warnings that a normal run prints and that say nothing actionable to a user.
-_HARMLESS_WARNINGS = (
-    r".*`shuffle=True` was passed, but will be ignored.*",
-    r".*The structure of `inputs` doesn't match the expected structure.*",
-    r".*Your input ran out of data.*",
-    r".*Skipping variable loading for optimizer.*",
-    r".*Compiled the loaded model, but the compiled metrics.*",
-    r".*tf\.lite\.Interpreter is deprecated.*",
-)
-
-
-# Lines that native code (TensorFlow, absl, the TFLite converter and interpreter) writes to
-# stderr itself, whatever TF_CPP_MIN_LOG_LEVEL says (absl prints everything before it is
-# initialised). Fatal (F) lines and everything else pass through.
-_NATIVE_NOISE = re.compile(
-    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
-    r"|[IWE]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./+-]+:\d+\] "
-    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] "
-    r"|To enable the following instructions: "
-    r"|INFO: (Created|Initialized) TensorFlow Lite"
-    r"|fully_quantize: \d+, inference_type: )")
-_stderr_filter = None
-
-
-def filter_native_stderr():
-    """Drop native log lines (see ``_NATIVE_NOISE``) from file descriptor 2 for this process.
-
-    fd 2 becomes a pipe read by a thread that forwards every other line to the real stderr
-    (Python tracebacks and messages included); child processes inherit the filter. Undone
-    at exit. Idempotent.
-    """
-    global _stderr_filter
-    if _stderr_filter is not None:
-        return
-    try:
-        sys.stderr.flush()
-        real = os.dup(2)
-        read_end, write_end = os.pipe()
-        os.dup2(write_end, 2)
-        os.close(write_end)
-    except OSError:
-        return
-
-    def pump():
-        pending = b""
-        while True:
-            chunk = os.read(read_end, 65536)
-            if not chunk:
-                break
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            kept = [line for line in lines
-                    if not _NATIVE_NOISE.match(line.decode("utf-8", "replace"))]
-            if kept:
-                os.write(real, b"\n".join(kept) + b"\n")
-        if pending:
-            os.write(real, pending)
-        os.close(read_end)
-
-    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
-    thread.start()
-
-    def restore():
-        try:
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
-        os.dup2(real, 2)  # closes the pipe's last write end: the pump sees the end
-        thread.join(timeout=5)
-
-    atexit.register(restore)
-    _stderr_filter = thread
-
-
-def wants_verbose_logs(argv):
-    """True when the user asked for TensorFlow's own logs (``--verbose``, ``-v``, env)."""
-    return (os.environ.get("KERAS_VIT_VERBOSE", "") not in ("", "0")
-            or any(a in ("--verbose", "-v") or a.startswith("--verbose=") for a in argv))
-
-
-def quiet_logs(verbose=False):
-    """Silence TensorFlow's C++ and absl logs and known harmless warnings, before TF loads.
-
-    Must run before ``import tensorflow``: the C++ log level is read once, at load time.
-    An explicit ``TF_CPP_MIN_LOG_LEVEL`` in the environment is respected. Python exceptions
-    are not affected, and failures still print their one-line error.
-    """
-    if verbose:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
-    for pattern in _HARMLESS_WARNINGS:
-        warnings.filterwarnings("ignore", message=pattern)
-    try:
-        import absl.logging
-
-        absl.logging.set_verbosity(absl.logging.ERROR)
-    except ImportError:
-        pass
-    if "tensorflow" in sys.modules:
-        sys.modules["tensorflow"].get_logger().setLevel("ERROR")
-    else:
-        import logging
-
-        logging.getLogger("tensorflow").setLevel(logging.ERROR)
-
 
 def _add_list_arguments(parser):
     parser.add_argument("--family", help="only this family (e.g. vit, mobilevit)")
@@ -228,10 +116,7 @@ def main(argv=None):
 
 
 def register_layers():
-    """Register keras_vit's layers with Keras (so ``.keras`` files load); no-op without Keras.
-
-    ``import keras_vit`` does it, except in this command, which defers it past ``--help``.
-    """
+    """Register keras_vit's layers with Keras (so ``.keras`` files load); no-op without Keras."""
     try:
         import keras  # noqa: F401
     except ImportError:

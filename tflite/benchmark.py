@@ -238,11 +238,13 @@ def _time_all(results, args):
     """
     from keras_vit.utils import benchmark
 
+    from .runtime import invoker
+
     for r in results.values():
         r["timing"] = [{"median": [], "p90": [], "peak_mb": 0.0} for _ in args.threads]
         r["timing"][0]["peak_mb"] = _measure(r["path"], args.threads[0], 5, r.get("peer"))["peak_mb"]
     for i, threads in enumerate(args.threads):
-        invokers = {k: benchmark.tflite_invoker(r["path"], threads=threads)
+        invokers = {k: invoker(r["path"], threads=threads)
                     for k, r in results.items() if r["path"].endswith(".tflite")}
         for _ in range(args.rounds):
             # One round of the shared harness for the TFLite files (call by call), then the

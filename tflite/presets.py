@@ -161,7 +161,9 @@ def time_interleaved(paths, threads=1, rounds=5, runs=10, warmup=3):
     so that load from other processes and CPU frequency changes hit every candidate alike."""
     from keras_vit.utils import benchmark
 
-    fns = {name: benchmark.tflite_invoker(path, threads=threads) for name, path in paths.items()}
+    from .runtime import invoker
+
+    fns = {name: invoker(path, threads=threads) for name, path in paths.items()}
     rounds_s = benchmark.time_interleaved(fns, rounds=rounds, calls=runs, warmup=warmup)
     return {name: [1e3 * t for t in values] for name, values in rounds_s.items()}
 

@@ -291,6 +291,16 @@ class TFLiteRunner:
         return np.asarray(times) * 1e3
 
 
+def invoker(path, threads=1, images=None):
+    """A callable running one ``invoke()`` of a TFLite file on a fixed input, for timing
+    (:func:`keras_vit.utils.benchmark.time_interleaved`). ``images`` default: seeded noise."""
+    runner = TFLiteRunner(path, num_threads=threads)
+    if images is None:
+        images = np.random.default_rng(0).uniform(0, 255, runner.input_shape).astype(np.float32)
+    runner.time_invoke(runs=1, warmup=1, images=images)  # sets the input tensor
+    return runner.interpreter.invoke
+
+
 def evaluate_tflite(path, images, labels, num_threads=None, top_k=5):
     """Accuracy of a `.tflite` classifier on labelled raw-pixel images.
 

@@ -64,7 +64,7 @@ def add_train_arguments(parser):
 
 def run_train(args):
     """Run ``train`` for parsed arguments; return the process exit code."""
-    from keras_vit.cli import quiet_logs
+    from keras_vit.utils.logs import quiet_logs
 
     from .defaults import resolve_recipe
 
@@ -98,18 +98,17 @@ def run_train(args):
 
 def main(argv=None):
     """Entry point of ``python -m keras_vit.training.cli``."""
-    from keras_vit.cli import filter_native_stderr, quiet_logs, wants_verbose_logs
+    from keras_vit.utils.logs import filter_native_stderr, quiet_logs, wants_verbose_logs
 
     verbose = wants_verbose_logs(sys.argv[1:] if argv is None else argv)
     quiet_logs(verbose)
     if not verbose:
         filter_native_stderr()
-    from keras_vit.cli import register_layers
-
     parser = argparse.ArgumentParser(prog="keras-vit train", description=__doc__.splitlines()[0])
     add_train_arguments(parser)
     args = parser.parse_args(argv)
-    register_layers()
+    import keras_vit.models  # noqa: F401  (registers every family and layer with Keras)
+
     return run_train(args)
 
 

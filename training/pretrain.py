@@ -140,7 +140,7 @@ def pretrain(model, output_dir, *, data="digits", data_dir=None, strategy="auto"
 
 def run_pretrain(args):
     """Run ``pretrain`` for parsed arguments; return the process exit code."""
-    from keras_vit.cli import quiet_logs
+    from keras_vit.utils.logs import quiet_logs
 
     quiet_logs(verbose=getattr(args, "verbose", False))
     try:

@@ -142,19 +142,6 @@ def summarize(values):
     return statistics.median(values), min(values), max(values)
 
 
-def tflite_invoker(path, threads=1, images=None):
-    """A callable running one ``invoke()`` of a TFLite file (input set once), for timing."""
-    import numpy as np
-
-    from keras_vit.tflite.runtime import TFLiteRunner
-
-    runner = TFLiteRunner(path, num_threads=threads)
-    if images is None:
-        images = np.random.default_rng(0).uniform(0, 255, runner.input_shape).astype(np.float32)
-    runner.time_invoke(runs=1, warmup=1, images=images)  # sets the input tensor
-    return runner.interpreter.invoke
-
-
 # ----------------------------------------------------------------------------- peers
 
 #: Peer name -> (module to import, pip requirement, what it is).
