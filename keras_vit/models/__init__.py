@@ -10,5 +10,6 @@ from . import t2t_vit  # noqa: F401
 from . import cvt  # noqa: F401
 from . import dat  # noqa: F401
 from . import beit  # noqa: F401
+from . import fastvit  # noqa: F401
 from . import efficientvit  # noqa: F401
 from .. import optimizers  # noqa: F401  (the training AdamW, for .keras files with their optimizer)
