@@ -50,8 +50,8 @@ def _non_negative(value):
 
 def _add_model_arguments(parser):
     parser.add_argument("--weights", default=None, help="weights tag or file for a registry model")
-    parser.add_argument("--image-size", type=int, default=None, help="square input size of a registry model")
-    parser.add_argument("--num-classes", type=int, default=None, help="classes of a registry model")
+    parser.add_argument("--image-size", type=_positive, default=None, help="square input size of a registry model")
+    parser.add_argument("--num-classes", type=_positive, default=None, help="classes of a registry model")
 
 
 def add_export_arguments(parser):
@@ -165,7 +165,7 @@ def add_predict_arguments(parser):
     parser.add_argument("--labels", default=None, help="text file with one class name per line")
     parser.add_argument("--resize", action="store_true",
                         help="resize images and convert them to RGB instead of rejecting a mismatch")
-    parser.add_argument("--num-threads", type=int, default=None)
+    parser.add_argument("--num-threads", type=_positive, default=None)
     _add_model_arguments(parser)
 
 
@@ -232,9 +232,9 @@ def add_benchmark_arguments(parser):
     parser.add_argument("--data", default=None, help="labelled images for calibration and accuracy")
     parser.add_argument("--num-calibration", type=_non_negative, default=100)
     parser.add_argument("--num-eval", type=_non_negative, default=500)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--runs", type=int, default=50, help="timed invocations per measurement")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--threads", type=_positive, nargs="+", default=[1, 2])
+    parser.add_argument("--runs", type=_positive, default=50, help="timed invocations per measurement")
+    parser.add_argument("--rounds", type=_positive, default=3,
                         help="interleaved measurement rounds; tables show the median over rounds")
     parser.add_argument("--peers", nargs="*", default=["kecam"],
                         help="other Keras implementations to compare with (kecam); empty for none")

@@ -14,7 +14,6 @@ Ctrl-C and SIGTERM included.
 import dataclasses
 import os
 import shutil
-import tempfile
 import zipfile
 
 from keras_vit.utils import io as atomic_io
@@ -143,7 +142,10 @@ def load_keras_model(path):
         raise ValueError(f"Cannot load {path}: not a .keras file (a .keras model is a zip archive).")
     check_keras_config(path)  # UnsafeCheckpointError (a ValueError) for configs naming code
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        # export_model protects the file a model came from, however the model reaches it.
+        model._keras_vit_source = os.path.abspath(path)
+        return model
     except (TypeError, ValueError, KeyError, OSError, zipfile.BadZipFile) as e:
         raise ValueError(
             f"Cannot load {path}: {str(e).splitlines()[0][:300] if str(e) else type(e).__name__} (custom layers "
@@ -163,17 +165,24 @@ def resolve_model(spec, weights=None, image_size=None, num_classes=None):
     """
     import keras_vit
 
+    for name, value in (("image_size", image_size), ("num_classes", num_classes)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     if spec.endswith(".keras"):
-        if weights:
-            raise ValueError("--weights applies to registry names, not .keras files.")
+        # A saved model has its own input size and head: refuse rather than silently ignore.
+        given = [flag for flag, value in (("--weights", weights), ("--image-size", image_size),
+                                          ("--num-classes", num_classes)) if value is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} apply to registry names, not .keras files (a saved model keeps "
+                             "its own weights, input size and classes).")
         return load_keras_model(spec)
     names = keras_vit.list_models()
     if spec not in names:
         raise ValueError(f"Unknown model {spec!r}: not a .keras file nor one of {', '.join(names)}.")
     kwargs = {"weights": weights}
-    if image_size:
+    if image_size is not None:
         kwargs["input_shape"] = (image_size, image_size, 3)
-    if num_classes:
+    if num_classes is not None:
         kwargs["num_classes"] = num_classes
     return keras_vit.create_model(spec, **kwargs)
 
@@ -209,6 +218,26 @@ def _model_image_shape(model, input_shape):
 def _is_tflite_file(path):
     with open(path, "rb") as f:
         return f.read(8)[4:8] == b"TFL3"
+
+
+#: What :func:`write_saved_model` puts in a SavedModel folder. A folder holding anything else
+#: is not (only) an earlier export, and is never replaced without ``overwrite``.
+SAVED_MODEL_ENTRIES = frozenset({"saved_model.pb", "fingerprint.pb", "variables", "assets", "keras_metadata.pb"})
+
+
+def _special_file(path):
+    """A description of ``path`` when it exists but is neither a regular file nor a folder."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    for test, name in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return None
 
 
 def _inside(path, folder):
@@ -248,6 +277,12 @@ def check_output(output, format, overwrite=False, protect=()):
                 f"being exported ({keep}). Choose another output path."
             )
     exists = os.path.lexists(path)
+    special = _special_file(path)
+    if special is not None:  # checked before anything opens it: a FIFO would block the reader
+        raise OutputError(
+            f"Refusing to export to {raw!r}: it is {special}, not a file or folder; nothing is ever written "
+            "over one, even with --overwrite. Give the path of a new file or folder."
+        )
     if format in ("tflite", "keras"):
         if raw.endswith(("/", os.sep)) or os.path.isdir(path):
             example = os.path.join(path, "model." + format)
@@ -273,11 +308,18 @@ def check_output(output, format, overwrite=False, protect=()):
             )
     elif exists and not overwrite:
         entries = sorted(os.listdir(path))
+        others = [e for e in entries if e not in SAVED_MODEL_ENTRIES]
         if entries and "saved_model.pb" not in entries:
             shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
             raise OutputError(
                 f"{raw!r} is a folder that is not a SavedModel (it holds {shown}); nothing was changed. "
                 "Choose a new folder, or pass --overwrite (overwrite=True) to replace it and everything in it."
+            )
+        if others:  # an earlier export is replaced only when the folder holds nothing else
+            shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+            raise OutputError(
+                f"{raw!r} holds a SavedModel and also {shown}, which an export does not write; nothing was "
+                "changed. Move those elsewhere or choose a new folder (--overwrite replaces everything in it)."
             )
     return path
 
@@ -390,6 +432,7 @@ def export_model(
 
         if isinstance(model, (str, os.PathLike)):
             model = load_keras_model(os.fspath(model))
+        check_output(output, "tflite", overwrite, protect=(getattr(model, "_keras_vit_source", None),))
         return export_preset(model, output, preset, representative_data, sample_images, labels,
                              threads=num_threads or 1, overwrite=overwrite, batch_size=batch_size,
                              num_calibration=num_calibration, input_shape=input_shape, class_names=class_names)
@@ -402,7 +445,9 @@ def export_model(
                              "saved_model.pb); write it with export_model(model, dir, format='saved_model').")
     float_ops = resolve_float_ops(float_ops, quantize)
     source = os.fspath(model) if isinstance(model, (str, os.PathLike)) else None
-    output = check_output(output, format, overwrite, protect=(source,))
+    # A model loaded by load_keras_model (the CLI's way) remembers its file: protected as well.
+    output = check_output(output, format, overwrite, protect=(source, getattr(model, "_keras_vit_source", None)))
+    atomic_io.sweep_stale(os.path.dirname(os.path.abspath(output)))  # what a killed export left here
     if source is not None:
         model = load_keras_model(source)
     image_shape = _model_image_shape(model, input_shape)
@@ -429,7 +474,10 @@ def export_model(
                                   "float32", "float32")
             run = saved_model_runner(output, batch_size) if verify else None
         else:
-            sm_dir = os.fspath(saved_model_dir) if saved_model_dir else tempfile.mkdtemp(prefix="keras_vit_export_")
+            # The temporary SavedModel lives beside the output (not in $TMPDIR): a killed export's
+            # leftover is then swept by the next export there (sweep_stale above).
+            made = atomic_io.make_parents(output)
+            sm_dir = os.fspath(saved_model_dir) if saved_model_dir else atomic_io.tmp_sibling(output, tag="sm-")
             try:
                 if not saved_model_dir:
                     write_saved_model(deployed, sm_dir, image_shape, batch_size)
@@ -438,12 +486,16 @@ def export_model(
                     sm_dir, image_shape, batch_size, quantize, representative_data, input_dtype,
                     output_dtype, num_calibration, float_ops,
                 )
-            finally:
                 if not saved_model_dir:
                     shutil.rmtree(sm_dir, ignore_errors=True)
-            # Metadata and labels.txt: what MediaPipe Tasks needs (keras_vit.tflite.metadata).
-            tflite_bytes = tflite_metadata.for_export(tflite_bytes, model, class_names)
-            atomic_io.write_bytes(output, tflite_bytes)
+                # Metadata and labels.txt: what MediaPipe Tasks needs (keras_vit.tflite.metadata).
+                tflite_bytes = tflite_metadata.for_export(tflite_bytes, model, class_names)
+                atomic_io.write_bytes(output, tflite_bytes)
+            except BaseException:
+                if not saved_model_dir:
+                    shutil.rmtree(sm_dir, ignore_errors=True)
+                atomic_io.remove_made(made)  # a folder made for this output goes too
+                raise
             runner = runtime.TFLiteRunner(output, num_threads=num_threads)
             report = runner.op_report()
             ops, _ = runtime.inspect_ops(output)

@@ -15,27 +15,92 @@ import contextlib
 import errno
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
+import socket
 import threading
+import zlib
 
 TMP_PREFIX = ".tmp-"
+# Part of every temporary name, so that a sweep on a shared filesystem only judges the
+# processes of this machine (a pid says nothing about another host's processes).
+_HOST = f"{zlib.crc32(socket.gethostname().encode()) & 0xFFFF:04x}"
+_TMP_NAME = re.compile(r"^\.tmp-(?:[a-z]+-)?(\d+)-([0-9a-f]{4})[0-9a-f]{4}-")
 
 __all__ = ["atomic_path", "atomic_write", "atomic_dir", "write_json", "write_bytes", "tmp_sibling",
-           "remove_tmp", "cleanup_on_terminate"]
+           "remove_tmp", "cleanup_on_terminate", "sweep_stale", "make_parents"]
+
+
+def make_parents(path):
+    """Creates the missing folders above ``path``; returns them, deepest first, for :func:`remove_made`."""
+    made, folder = [], os.path.dirname(os.path.abspath(path))
+    while folder and not os.path.lexists(folder):
+        made.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return made
+
+
+def remove_made(folders):
+    """Removes folders made by :func:`make_parents` that are still empty (after a failed write)."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
 
 
 def tmp_sibling(path, tag=""):
     """A fresh hidden name in ``path``'s folder that ends like ``path`` (``.keras``, ``.weights.h5``).
 
     Writers such as ``model.save`` check the extension, so the temporary name keeps the whole
-    basename; the ``.tmp-`` prefix keeps it out of globs such as ``epoch-*.keras``.
+    basename; the ``.tmp-`` prefix keeps it out of globs such as ``epoch-*.keras``. The name
+    holds the writer's pid, so :func:`sweep_stale` can tell a killed writer's leftovers.
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    token = f"{os.getpid()}-{_HOST}{secrets.token_hex(2)}"
     return os.path.join(folder, f"{TMP_PREFIX}{tag}{token}-{os.path.basename(os.path.normpath(path))}")
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
+
+
+def sweep_stale(folder):
+    """Removes temporary files and folders of ours in ``folder`` whose writer is dead.
+
+    A SIGKILL (or a power cut) skips every clean-up; the next write into the same folder
+    removes what it left. Only names made by :func:`tmp_sibling` on this machine are
+    considered, and only when the pid in the name no longer runs. Returns the removed paths.
+    """
+    removed = []
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in entries:
+        match = _TMP_NAME.match(name)
+        if match is None or match.group(2) != _HOST or _alive(int(match.group(1))):
+            continue
+        remove_tmp(os.path.join(folder, name))
+        removed.append(os.path.join(folder, name))
+    return removed
+
+
+def _name_target(error, tmp, path):
+    """An OSError about the temporary name speaks of the target instead (what the user asked for)."""
+    if isinstance(error, OSError) and error.filename is not None and os.fspath(error.filename).startswith(tmp):
+        error.filename = path
 
 
 def remove_tmp(path):
@@ -84,14 +149,22 @@ def atomic_path(path):
     """
     path = os.fspath(path)
     _refuse_folder(path)
+    made = make_parents(path)
     tmp = tmp_sibling(path)
     with cleanup_on_terminate():
+        done = False
         try:
             yield tmp
             _refuse_folder(path)
             os.replace(tmp, path)
+            done = True
+        except OSError as error:
+            _name_target(error, tmp, path)
+            raise
         finally:
             remove_tmp(tmp)
+            if not done:
+                remove_made(made)
 
 
 @contextlib.contextmanager
@@ -135,8 +208,10 @@ def atomic_dir(path, replace_existing=False):
     path = os.path.normpath(os.fspath(path))
     if os.path.lexists(path) and not replace_existing:
         raise FileExistsError(errno.EEXIST, f"{path} already exists (nothing was changed)", path)
+    made = make_parents(path)
     tmp = tmp_sibling(path)
     with cleanup_on_terminate():
+        done = False
         try:
             yield tmp
             if not os.path.lexists(path):
@@ -152,5 +227,11 @@ def atomic_dir(path, replace_existing=False):
                     os.replace(old, path)
                     raise
                 remove_tmp(old)
+            done = True
+        except OSError as error:
+            _name_target(error, tmp, path)
+            raise
         finally:
             remove_tmp(tmp)
+            if not done:
+                remove_made(made)
