@@ -2,6 +2,7 @@
 from . import vit  # noqa: F401  (first: DeiT builds on it)
 from . import deit  # noqa: F401
 from . import mobilevit  # noqa: F401
+from . import mobilevitv2  # noqa: F401  (after mobilevit: it reuses its blocks)
 from . import swin  # noqa: F401
 from . import pvt_v2  # noqa: F401
 from . import pvt  # noqa: F401
