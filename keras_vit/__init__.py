@@ -19,6 +19,7 @@ __version__ = "0.2.0"
 
 # public name -> module that defines it (a module itself for "layers" and "visualize")
 _EXPORTS = {
+    "FastViT": "keras_vit.models.fastvit",
     "MobileViT": "keras_vit.models.mobilevit",
     "MobileViTS": "keras_vit.models.mobilevit",
     "MobileViTXS": "keras_vit.models.mobilevit",
@@ -38,6 +39,7 @@ _EXPORTS = {
     "list_models": "keras_vit.registry",
     "register_model": "keras_vit.registry",
     "save_weights": "keras_vit.registry",
+    "reparameterize": "keras_vit.models.fastvit",
     "CheckpointReadError": "keras_vit.weights.errors",
     "UnsafeCheckpointError": "keras_vit.weights.errors",
     "WeightsDownloadError": "keras_vit.weights.errors",

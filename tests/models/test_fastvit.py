@@ -39,6 +39,7 @@ def _relative(a, b):
     return float(np.abs(a - b).max() / np.abs(b).max())
 
 
+@pytest.mark.slow
 def test_training_form_matches_timm_and_folds(tmp_path):
     reference = _timm_tiny()
     images = random_images(2, TINY["input_shape"][0])
@@ -54,8 +55,7 @@ def test_training_form_matches_timm_and_folds(tmp_path):
 
 
 def test_timm_reparameterized_checkpoint_loads_into_the_inference_form(tmp_path):
-    torch = require("torch")
-    from timm.utils.model import reparameterize_model
+    reparameterize_model = require("timm.utils.model").reparameterize_model
 
     reference = _timm_tiny()
     deployed = reparameterize_model(copy.deepcopy(reference))
@@ -68,16 +68,15 @@ def test_timm_reparameterized_checkpoint_loads_into_the_inference_form(tmp_path)
     # A checkpoint of the other form does not load silently into the wrong graph.
     with pytest.raises(keras_vit.WeightsMismatchError):
         keras_vit.create_model("fastvit_sa12", weights=path, **TINY)
-    assert torch.is_tensor(next(iter(deployed.state_dict().values())))
 
 
 @pytest.mark.slow
-def test_fastvit_t8_matches_timm_at_96px():
-    torch, timm = require("torch"), require("timm")
+def test_fastvit_t8_matches_timm_at_64px():
+    timm = require("timm")
     reference = randomize_torch_model(timm.create_model("fastvit_t8", pretrained=False))
-    images = random_images(1, 96)
+    images = random_images(1, 64)
     expected = torch_forward(reference, normalize(images, MEAN, STD))
-    model = keras_vit.create_model("fastvit_t8", input_shape=(96, 96, 3))
+    model = keras_vit.create_model("fastvit_t8", input_shape=(64, 64, 3))
     arrays, layout = keras_vit.get_model_spec("fastvit_t8").convert({k: v.numpy() for k, v in reference.state_dict().items()})
     assert layout == "timm"
     from keras_vit.weights.loading import assign_weights
@@ -86,9 +85,9 @@ def test_fastvit_t8_matches_timm_at_96px():
     logits = model.predict(images, verbose=0)
     assert _relative(logits, expected) < 1e-5
     assert _relative(reparameterize(model).predict(images, verbose=0), logits) < 1e-4
-    assert torch.is_tensor(reference.head.fc.weight)
 
 
+@pytest.mark.slow
 def test_inference_form_round_trips_and_reads_its_config(tmp_path):
     model = keras_vit.create_model("fastvit_sa12", inference_mode=True, drop_path_rate=0.1, **TINY)
     images = random_images(2, TINY["input_shape"][0])
@@ -98,6 +97,8 @@ def test_inference_form_round_trips_and_reads_its_config(tmp_path):
     assert config["embed_dims"] == TINY["embed_dims"] and config["token_mixers"] == TINY["token_mixers"]
     assert config["pos_embs"] == TINY["pos_embs"] and config["num_classes"] == TINY["num_classes"]
     assert config["drop_path_rate"] == pytest.approx(0.1)
+    pyramid = keras_vit.create_model("fastvit_sa12", inference_mode=True, features_only=True, **TINY)
+    assert [info["reduction"] for info in pyramid.feature_info] == [4, 8, 16, 32]
 
 
 def test_headless_and_bad_arguments():
@@ -113,17 +114,17 @@ def test_headless_and_bad_arguments():
 
 @pytest.mark.slow
 def test_exports_fold_by_default_and_quantize(tmp_path):
-    """TFLite exports fold (fewer ops, one XNNPACK partition) and verify against the training
-    form; float16, dynamic and full int8 convert and verify too."""
+    """TFLite exports fold (no RepMixer subtraction left, one XNNPACK partition) and verify
+    against the training form; float16, dynamic and full int8 convert and verify too."""
     from keras_vit.tflite import export_model
 
+    keras.utils.set_random_seed(0)  # the quantized files' agreement depends on the weights
     model = keras_vit.create_model("fastvit_sa12", **TINY)
     images = random_images(8, TINY["input_shape"][0], seed=3)
     folded = export_model(model, str(tmp_path / "folded.tflite"), sample_images=images[:2])
-    plain = export_model(model, str(tmp_path / "plain.tflite"), sample_images=images[:2], reparameterize=False)
-    assert folded.passed and plain.passed, (folded.summary(), plain.summary())
+    assert folded.passed, folded.summary()
     assert folded.delegate_partitions == 1 and not folded.ops_outside_delegate, folded.summary()
-    assert sum(folded.ops.values()) < sum(plain.ops.values())
+    assert "SUB" not in folded.ops, folded.ops  # the training form's RepMixer is x + g * (mixer - norm)
     for quantize in ("float16", "dynamic", "int8"):
         result = export_model(model, str(tmp_path / f"{quantize}.tflite"), quantize=quantize, representative_data=images,
                               sample_images=images[:4], min_top1_agreement=0.5)
