@@ -26,7 +26,7 @@ VARIANTS = {
 }
 
 # Exact counts of our builder with a 1000-class head. dat_tiny equals the official code's
-# count (../shared/fixtures/full_models_dat.json); dat_small and dat_base equal the official
+# count (tests/fixtures/official/full_models_dat.json); dat_small and dat_base equal the official
 # code's too (counted with models/dat.py at tag CVPR2022 (CPU, random init) while
 # writing this family) and round to the paper's published 50M and 88M (Table 1).
 PARAMETERS = {
