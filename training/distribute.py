@@ -114,14 +114,37 @@ def worker_info(strategy):
     return 0, 1, True
 
 
-def default_mixed_precision_policy(strategy):
-    """``"mixed_bfloat16"`` on TPU, ``"mixed_float16"`` on GPUs with tensor cores (compute
-    capability >= 7.0), ``None`` (keep float32) elsewhere, e.g. on CPU."""
+def cpu_has_bf16(flags=None):
+    """Whether this CPU has bfloat16 units (AMX or AVX512-BF16), from ``/proc/cpuinfo``.
+
+    ``flags``: ``{name: bool}`` as :func:`keras_vit.utils.benchmark.cpu_flags` returns (default:
+    this machine's).
+    """
+    if flags is None:
+        from keras_vit.utils.benchmark import cpu_flags
+
+        flags = cpu_flags()
+    return bool(flags.get("AMX") or flags.get("AVX512-BF16"))
+
+
+def default_mixed_precision_policy(strategy, cpu_flags=None):
+    """The policy ``mixed_precision: "auto"`` picks: where the hardware has bfloat16 units,
+    ``"mixed_bfloat16"`` (TPU, GPUs of compute capability >= 8.0, CPUs with AMX or AVX512-BF16);
+    ``"mixed_float16"`` on GPUs with float16 tensor cores only (7.x); ``None`` (keep float32)
+    elsewhere, e.g. on a CPU without bf16 units, where bfloat16 is emulated and slower.
+
+    ``cpu_flags``: ``{name: bool}`` overriding this machine's CPU flags (tests).
+    """
     if isinstance(strategy, tf.distribute.TPUStrategy):
         return "mixed_bfloat16"
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
+        if capability and capability >= (8, 0):
+            return "mixed_bfloat16"
         if capability and capability >= (7, 0):
             return "mixed_float16"
+        return None
+    if cpu_has_bf16(cpu_flags):
+        return "mixed_bfloat16"
     return None

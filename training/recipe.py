@@ -41,8 +41,10 @@ class Recipe:
         applied to norms, biases, position embeddings or tokens), beta_1, beta_2,
         clip_global_norm, label_smoothing, ema (weights EMA, evaluated and saved at the end),
         ema_momentum, ema_warmup (at step ``t`` the average weighs roughly the last ``t/9`` steps
-        until ``ema_momentum`` takes over: for short runs), mixed_precision (``"auto"``: on for GPUs with float16 tensor cores and
-        TPUs, off on CPU), lr_base_batch_size (``null``: ``learning_rate`` is the peak; a
+        until ``ema_momentum`` takes over: for short runs), mixed_precision (the one precision key: ``"float32"``,
+        ``"bfloat16"``/``"mixed_bfloat16"``, ``"float16"``/``"mixed_float16"``; ``"auto"``: bfloat16 where
+        the hardware has bf16 units (TPU, GPUs >= 8.0, CPUs with AMX or AVX512-BF16), float16 on
+        GPUs 7.x, float32 elsewhere), lr_base_batch_size (``null``: ``learning_rate`` is the peak; a
         number: the peak is ``learning_rate * batch_size / lr_base_batch_size``, the papers'
         linear scaling rule), layer_decay (``null``: off; a factor in (0, 1]: layer-wise
         learning-rate decay with timm's layer groups, the head at the full rate and each
@@ -185,7 +187,8 @@ class Recipe:
         write_json(path, self.to_dict())
 
 
-MIXED_PRECISION_VALUES = ("auto", "float32", "mixed_float16", "mixed_bfloat16", "true", "false", "on", "off")
+MIXED_PRECISION_VALUES = ("auto", "float32", "bfloat16", "float16", "mixed_float16", "mixed_bfloat16", "true", "false",
+                          "on", "off")
 
 #: (key, low, high, high is open): inclusive lower bound, upper bound open or closed.
 RANGES = (

@@ -105,6 +105,8 @@ def _set_precision(recipe, strategy):
                   else "mixed_float16")
     elif setting in (False, None, "false", "off", "float32"):
         policy = None
+    elif setting in ("bfloat16", "float16"):
+        policy = f"mixed_{setting}"
     else:
         policy = str(setting)
     keras.mixed_precision.set_global_policy(policy or "float32")
