@@ -1,11 +1,15 @@
 """The model registry: timm-style names -> builder, configuration and pretrained weights."""
 import difflib
+import errno
+import math
 import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .layers.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+from .weights.budget import checkpoint_budget
 from .weights.download import download
 from .weights.loading import assign_weights
 from .weights.readers import read_checkpoint
@@ -137,6 +141,10 @@ def list_models(family=None, pretrained=False):
     Example:
         >>> keras_vit.list_models("vit")[:2]  # vit_base_patch16_224, vit_base_patch16_384
     """
+    if family is not None:
+        families = sorted({spec.family for spec in _REGISTRY.values()})
+        if family not in families:
+            raise ValueError(f"Unknown family {family!r}; the families are {', '.join(families)}.")
     return sorted(
         name
         for name, spec in _REGISTRY.items()
@@ -188,13 +196,13 @@ def _resolve_weights(spec, weights):
     )
 
 
-def _read_and_convert(spec, path):
+def _read_and_convert(spec, path, max_bytes=None, reason=None):
     """Reads ``path`` and maps it to our variable paths: ``(arrays, layout)``.
 
     Our own files (keys are variable paths, from :func:`save_weights` or a ``.keras`` file)
     pass through; foreign layouts go through the family's key map.
     """
-    state = read_checkpoint(path)
+    state = read_checkpoint(path, max_bytes, reason)
     if spec.detect(state) is None and all("/" in k for k in state):
         return state, "keras_vit"
     return spec.convert(state)
@@ -248,43 +256,54 @@ def create_model(
         >>> model = keras_vit.create_model("vit_base_patch16_224", weights="/path/ViT-B_16.npz")
     """
     spec = get_model_spec(name)
+    _check_arguments(spec, num_classes, input_shape, drop_path_rate, overrides)
     tag, path = _resolve_weights(spec, weights)
     if tag is not None:
         path = download(tag.url, tag.cache_name(name), tag.sha256)
-    # Read and convert before building: the layout decides the input normalization.
-    arrays, layout = _read_and_convert(spec, path) if path is not None else (None, None)
     config = dict(spec.config)
     if tag is not None:
         config.update(tag.config)
-    preprocessing = {"mean": tuple(spec.mean), "std": tuple(spec.std), "channel_order": "rgb"}
-    if tag is not None:
-        preprocessing = {"mean": tuple(tag.mean), "std": tuple(tag.std), "channel_order": tag.channel_order}
-    elif layout in spec.layout_preprocessing:
-        preprocessing.update(spec.layout_preprocessing[layout])
-    for key in list(preprocessing):
-        if key in overrides:
-            preprocessing[key] = overrides.pop(key)
+    user_preprocessing = {key: overrides.pop(key) for key in ("mean", "std", "channel_order") if key in overrides}
     config.update(overrides)
     if input_shape is None:
         size = tag.input_size if tag is not None else spec.input_size
         input_shape = (size[0], size[1], 3)
     input_shape = tuple(input_shape)
-    if len(input_shape) != 3 or input_shape[-1] != 3:
-        raise ValueError(f"input_shape must be (height, width, 3) for RGB images, got {input_shape}.")
     if features_only and spec.features is None:
         raise ValueError(f"{name}: features_only is not available for the {spec.family} family.")
-    model = spec.builder(
-        input_shape=input_shape,
-        num_classes=num_classes,
-        include_top=include_top and not features_only,
-        include_preprocessing=include_preprocessing,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        drop_path_rate=drop_path_rate,
-        name=name,
-        **preprocessing,
-        **config,
-    )
+
+    def normalization(layout):
+        preprocessing = {"mean": tuple(spec.mean), "std": tuple(spec.std), "channel_order": "rgb"}
+        if tag is not None:
+            preprocessing = {"mean": tuple(tag.mean), "std": tuple(tag.std), "channel_order": tag.channel_order}
+        elif layout in spec.layout_preprocessing:
+            preprocessing.update(spec.layout_preprocessing[layout])
+        preprocessing.update(user_preprocessing)
+        return preprocessing
+
+    def build(layout):
+        preprocessing = normalization(layout)
+        return preprocessing, spec.builder(
+            input_shape=input_shape,
+            num_classes=num_classes,
+            include_top=include_top and not features_only,
+            include_preprocessing=include_preprocessing,
+            pooling=pooling,
+            classifier_activation=classifier_activation,
+            drop_path_rate=drop_path_rate,
+            name=name,
+            **preprocessing,
+            **config,
+        )
+
+    preprocessing, model = build(None)
+    arrays = layout = None
+    if path is not None:
+        # The model is built first so that its weight shapes bound what reading may allocate;
+        # the layout can then change the input normalization, which takes a second build.
+        arrays, layout = _read_and_convert(spec, path, *checkpoint_budget(model))
+        if normalization(layout) != preprocessing:
+            preprocessing, model = build(layout)
     if arrays is not None:
         what = f"weights '{tag.tag}' ({path})" if tag else f"checkpoint {path}"
         hook = spec.resample(layout) if spec.resample is not None else None
@@ -294,6 +313,72 @@ def create_model(
     if out_indices is not None:
         raise ValueError("out_indices needs features_only=True.")
     return model
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_value(name, key, value, reference):
+    """``value`` must be of the kind of the preset's ``reference`` (its default or preset value)."""
+    if reference is None or isinstance(reference, str) and isinstance(value, str):
+        return
+    if isinstance(reference, bool):
+        ok, expected = isinstance(value, (bool, np.bool_)), "True or False"
+    elif _is_int(reference):
+        low = 1 if reference >= 1 else 0 if reference == 0 else None
+        ok = _is_int(value) and (low is None or value >= low)
+        expected = "an integer" + (f" >= {low}" if low is not None else "")
+    elif _is_real(reference):
+        ok = _is_real(value) and math.isfinite(value) and (value > 0 if reference > 0 else value >= 0)
+        expected = "a finite number " + ("> 0" if reference > 0 else ">= 0")
+    elif isinstance(reference, (tuple, list)):
+        if not isinstance(value, (tuple, list)):
+            raise ValueError(f"{name}: {key} must be a list like {list(reference)}, got {value!r}.")
+        for i, item in enumerate(value):  # element-wise against the preset, or its first element
+            ref = reference[i] if len(reference) == len(value) else reference[0] if reference else None
+            _check_value(name, key, item, ref)
+        return
+    elif isinstance(reference, str):
+        ok, expected = False, "a string"
+    else:
+        return
+    if not ok:
+        raise ValueError(f"{name}: {key} must be {expected} (preset value {reference!r}), got {value!r}.")
+
+
+def _check_arguments(spec, num_classes, input_shape, drop_path_rate, overrides):
+    """Clear errors for arguments the builders would take wrongly or fail on deep inside."""
+    if not _is_int(num_classes) or num_classes < 0:
+        raise ValueError(f"num_classes must be an integer >= 0 (0: no head), got {num_classes!r}.")
+    if not _is_real(drop_path_rate) or not 0 <= drop_path_rate < 1:
+        raise ValueError(f"drop_path_rate must be a number in [0, 1) (a probability per block), got {drop_path_rate!r}.")
+    if input_shape is not None:
+        shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
+        if shape is None or len(shape) != 3 or shape[-1] != 3 or not all(_is_int(d) and d > 0 for d in shape):
+            raise ValueError(
+                f"input_shape must be (height, width, 3) with positive integer sides, got {input_shape!r}; the "
+                "models have position embeddings or windows sized to the input, so None (any size) is not "
+                "supported. Build one model per input size (weights resample to it)."
+            )
+    import inspect
+
+    signature = inspect.signature(spec.builder).parameters
+    fixed = {"input_shape", "num_classes", "include_top", "include_preprocessing", "pooling",
+             "classifier_activation", "drop_path_rate", "name"}
+    known = sorted(k for k in signature if k not in fixed)
+    for key, value in overrides.items():
+        if key not in signature or key in fixed:
+            raise ValueError(f"{spec.name}: unknown argument {key!r}; the {spec.family} family takes "
+                             f"{', '.join(known)} (and create_model's own keywords).")
+        if key in ("mean", "std", "channel_order"):
+            continue  # the Preprocessing layer checks these
+        reference = spec.config.get(key, signature[key].default)
+        _check_value(spec.name, key, value, None if reference is inspect.Parameter.empty else reference)
 
 
 def model_shortcut(name, shortcut_name):
@@ -315,17 +400,17 @@ def save_weights(model, path):
 
     The file loads back with ``create_model(name, weights=path)``.
     """
-    import tempfile
-
     from safetensors.numpy import save_file
 
+    from .utils.io import atomic_path
+
     arrays = {v.path: np.ascontiguousarray(np.asarray(v.numpy())) for v in model.weights if "seed_generator" not in v.path}
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(arrays, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp:  # errors name `path`, not the temporary file
+        try:
+            save_file(arrays, tmp)
+        except Exception as exc:  # safetensors reports I/O errors as its own type, naming no file
+            if isinstance(exc, OSError):
+                raise
+            code = re.search(r"code: (\d+)", str(exc))
+            number = int(code.group(1)) if code else errno.EIO
+            raise OSError(number, os.strerror(number), os.fspath(path)) from None

@@ -47,6 +47,13 @@ class Preprocessing(layers.Layer):
             )
 
     def call(self, x):
+        # A batch of another channel count would broadcast against the per-channel constants
+        # (one gray channel read as RGB) instead of failing.
+        if x.shape[-1] is not None and x.shape[-1] != len(self.mean):
+            raise ValueError(
+                f"{self.name}: images have {x.shape[-1]} channel(s), the model takes {len(self.mean)} (RGB). "
+                "Convert grayscale first, e.g. np.repeat(images, 3, axis=-1)."
+            )
         x = ops.cast(x, self.compute_dtype)
         if self.channel_order == "bgr":
             x = ops.flip(x, axis=-1)

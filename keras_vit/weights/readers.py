@@ -17,7 +17,8 @@ import zipfile
 
 import numpy as np
 
-from . import torch_pickle
+from . import budget, torch_pickle
+from .budget import CheckpointTooLargeError
 from .errors import CheckpointReadError, UnsafeCheckpointError
 
 HF_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -25,6 +26,11 @@ HF_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.
 #: ``ZIP_RATIO_MIN_BYTES``) is refused: float weights barely compress (about 1.1x).
 MAX_ZIP_RATIO = 50
 ZIP_RATIO_MIN_BYTES = 1 << 20
+#: A `.keras` config is JSON describing layers: a few hundred kB for the largest models.
+MAX_KERAS_CONFIG_BYTES = 16 << 20
+#: Keras configs nest layers in functional models a dozen levels deep; far deeper is an attack
+#: on the recursive readers (json, Keras' deserializer).
+MAX_KERAS_CONFIG_DEPTH = 100
 
 
 def _sniff(path):
@@ -60,13 +66,24 @@ def _sniff(path):
 
 
 def _read_safetensors(path):
-    from safetensors import SafetensorError
+    from safetensors import SafetensorError, safe_open
     from safetensors.numpy import load_file
 
+    budget.charge(os.path.getsize(path), "the safetensors file")  # every tensor is stored in full
     try:
         return dict(load_file(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointReadError(f"{path} is not a valid safetensors file (truncated or corrupt?): {exc}") from exc
+    except (AttributeError, TypeError) as exc:  # a dtype numpy has no type for (F8_E4M3, F8_E5M2)
+        try:
+            with safe_open(path, framework="numpy") as f:
+                dtypes = sorted({f.get_slice(k).get_dtype() for k in f.keys()})
+        except Exception:  # the message below is enough without the list
+            dtypes = []
+        raise CheckpointReadError(
+            f"{path} holds tensors of a dtype numpy cannot represent ({', '.join(dtypes) or exc}); store the "
+            "weights as float32, float16 or bfloat16."
+        ) from None
 
 
 def _check_zip_sizes(path):
@@ -82,6 +99,7 @@ def _check_zip_sizes(path):
                 f"{path}: member {info.filename} declares {info.file_size:,} bytes from {info.compress_size:,} "
                 f"compressed (over {MAX_ZIP_RATIO}x); refusing to decompress it (a zip bomb, not weights)."
             )
+    budget.charge(sum(info.file_size for info in infos), f"the {len(infos)} members of {path}")
 
 
 def _read_npz(path):
@@ -127,16 +145,33 @@ def check_keras_config(path):
 
     try:
         with zipfile.ZipFile(path) as zf:
+            size = zf.getinfo("config.json").file_size
+            if size > MAX_KERAS_CONFIG_BYTES:  # checked before inflating it
+                raise CheckpointReadError(
+                    f"{path}: its config.json declares {size:,} bytes; a model's config takes well under "
+                    f"{MAX_KERAS_CONFIG_BYTES:,}. Refusing to read it."
+                )
             config = json.loads(zf.read("config.json"))
+    except RecursionError:
+        raise CheckpointReadError(
+            f"{path}: its config.json nests deeper than Python can parse; not a Keras model config."
+        ) from None
     except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError) as exc:
+        if isinstance(exc, CheckpointReadError):
+            raise
         raise CheckpointReadError(f"{path} is a truncated or corrupt .keras file: {exc}") from exc
-    stack = [config]
+    stack = [(config, 1)]
     while stack:
-        node = stack.pop()
+        node, depth = stack.pop()
+        if depth > MAX_KERAS_CONFIG_DEPTH:
+            raise CheckpointReadError(
+                f"{path}: its config nests more than {MAX_KERAS_CONFIG_DEPTH} levels deep; a Keras model config "
+                "nests a dozen. Refusing to deserialize it."
+            )
         if isinstance(node, list):
-            stack.extend(node)
+            stack.extend((child, depth + 1) for child in node)
         elif isinstance(node, dict):
-            stack.extend(node.values())
+            stack.extend((child, depth + 1) for child in node.values())
             module = node.get("module")
             if module is None:
                 continue
@@ -213,7 +248,51 @@ def _read_hf_index(folder, name):
     return state
 
 
+#: The activation each transformers ``model_type`` must name for our builders to compute the
+#: same function (exact GELU; MobileViT's SiLU).
+HF_ACTIVATIONS = {"vit": ("gelu",), "deit": ("gelu",), "beit": ("gelu",), "swin": ("gelu",), "pvt_v2": ("gelu",),
+                  "cvt": ("gelu",), "dat": ("gelu",), "mobilevit": ("silu", "swish"), "mobilevitv2": ("swish", "silu")}
+#: Our layer norms use 1e-6 (1e-5 in some families); a checkpoint trained with an epsilon well
+#: above that normalizes differently (1e-2 moves ViT's logits by 0.18).
+HF_MAX_LAYER_NORM_EPS = 1e-5
+
+
+def check_hf_config(folder):
+    """Refuses a transformers folder whose ``config.json`` asks for what our models do not compute.
+
+    ``hidden_act`` must be the activation of the family, and ``layer_norm_eps`` at most
+    ``HF_MAX_LAYER_NORM_EPS``: the weights would load into a model computing another function.
+    A folder without ``config.json`` is not checked.
+    """
+    path = os.path.join(folder, "config.json")
+    if not os.path.isfile(path):
+        return
+    if os.path.getsize(path) > MAX_KERAS_CONFIG_BYTES:
+        raise CheckpointReadError(f"{path} is {os.path.getsize(path):,} bytes: not a model config.")
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (ValueError, OSError, RecursionError) as exc:
+        raise CheckpointReadError(f"{path} is not valid JSON: {str(exc)[:200]}") from None
+    if not isinstance(config, dict):
+        raise CheckpointReadError(f"{path} is not a model config (a JSON object).")
+    model_type, act = config.get("model_type"), config.get("hidden_act")
+    allowed = HF_ACTIVATIONS.get(model_type)
+    if act is not None and allowed is not None and act not in allowed:
+        raise CheckpointReadError(
+            f"{path} says hidden_act={act!r}, but the {model_type} models here compute {allowed[0]!r}; the weights "
+            "would give other outputs. Convert the model with that activation in transformers first."
+        )
+    eps = config.get("layer_norm_eps")
+    if eps is not None and (not isinstance(eps, (int, float)) or isinstance(eps, bool) or not 0 <= eps <= HF_MAX_LAYER_NORM_EPS):
+        raise CheckpointReadError(
+            f"{path} says layer_norm_eps={eps!r}; the models here normalize with an epsilon of 1e-6 (at most "
+            f"{HF_MAX_LAYER_NORM_EPS:g} is close enough). The weights would give other outputs."
+        )
+
+
 def _read_hf_dir(path):
+    check_hf_config(path)
     for name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
         if os.path.exists(os.path.join(path, name)):
             return _read_hf_index(path, name)
@@ -223,17 +302,31 @@ def _read_hf_dir(path):
     raise CheckpointReadError(f"{path} is a directory without a checkpoint; expected one of {HF_FILES}.")
 
 
-def read_checkpoint(path):
+def read_checkpoint(path, max_bytes=None, reason=None):
     """Reads a checkpoint file or Hugging Face directory into ``{key: np.ndarray}``.
 
+    Args:
+        path: the file or folder.
+        max_bytes: the most memory the arrays may take (``None``: no limit); checked before
+            each allocation, so a small file declaring gigabytes is refused without using them.
+            ``create_model`` passes :func:`keras_vit.weights.budget.checkpoint_budget`.
+        reason: where ``max_bytes`` comes from, for the error message.
+
     Raises:
-        CheckpointReadError: missing, truncated, corrupt or unknown file.
+        CheckpointReadError: missing, truncated, corrupt or unknown file; or
+            ``CheckpointTooLargeError``, a subclass, when it would take more than ``max_bytes``.
         UnsafeCheckpointError: the file holds code or pickled objects (nothing is executed).
     """
     path = os.fspath(path)
-    if os.path.isdir(path):
-        return _read_hf_dir(path)
-    return _read_file(path)
+    with budget.limit(max_bytes, reason or "the limit given"):
+        try:
+            if os.path.isdir(path):
+                return _read_hf_dir(path)
+            return _read_file(path)
+        except CheckpointTooLargeError as exc:
+            if str(exc).startswith(path):
+                raise
+            raise CheckpointTooLargeError(f"{path}: {exc}") from None
 
 
 def _read_file(path):

@@ -22,6 +22,8 @@ import zipfile
 
 import numpy as np
 
+from . import budget
+from .budget import CheckpointTooLargeError
 from .errors import CheckpointReadError, UnsafeCheckpointError
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -72,6 +74,9 @@ def _rebuild_tensor(storage, storage_offset, size, stride, *unused):
     end = offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1
     if end > storage.size:
         raise CheckpointReadError(f"a tensor of size {size} reaches element {end} of a storage of {storage.size}")
+    # A stride of 0 (or strides that overlap) makes a tensor larger than its storage: charged
+    # before the copy, which is where the memory goes.
+    budget.charge(int(np.prod(size)) * storage.itemsize, f"a tensor of size {size} (stride {stride})")
     view = np.lib.stride_tricks.as_strided(
         storage[offset:], shape=size, strides=tuple(s * storage.itemsize for s in stride), writeable=False
     )
@@ -167,6 +172,7 @@ def _read_zip(path, zf):
             raise CheckpointReadError(
                 f"storage {key} declares {infos[name].file_size} bytes, its tensors need {expected}"
             )
+        budget.charge(expected, f"storage {key}")
         return storage_type.decode(zf.read(name), little)
 
     return _unpickle(io.BytesIO(zf.read(pkl)), load_storage)
@@ -203,6 +209,7 @@ def _read_legacy(f):
         nbytes = numel * storage_type.itemsize
         if nbytes > file_size - f.tell():  # checked before allocating
             raise CheckpointReadError("the file ends inside the tensor data")
+        budget.charge(nbytes, f"storage {key}")
         raw = f.read(nbytes)
         if len(raw) != nbytes:
             raise CheckpointReadError("the file ends inside the tensor data")
@@ -231,6 +238,8 @@ def load(path):
             f"{path} contains pickled code or objects that are not plain tensors (it names {exc}); "
             "refusing to load it. Nothing in the file was run."
         ) from None
+    except CheckpointTooLargeError as exc:
+        raise CheckpointTooLargeError(f"{path}: {exc}") from None
     except (CheckpointReadError, UnsafeCheckpointError) as exc:
         if str(exc).startswith(str(path)):
             raise
