@@ -294,10 +294,11 @@ def _pack_aligned(schema):
 
 
 def _with_metadata_buffer(model_bytes, metadata_bytes):
-    """``model_bytes`` with ``TFLITE_METADATA`` pointing at a new buffer holding ``metadata_bytes``.
+    """``model_bytes`` with ``TFLITE_METADATA`` pointing at a buffer holding ``metadata_bytes``.
 
-    An earlier ``TFLITE_METADATA`` entry is replaced (its buffer emptied); the converter's own
-    entries (``min_runtime_version``, ``CONVERSION_METADATA``) are kept.
+    An earlier ``TFLITE_METADATA`` entry keeps its buffer, which gets the new bytes (so writing
+    twice gives the same file as writing once); the converter's own entries
+    (``min_runtime_version``, ``CONVERSION_METADATA``) are kept.
     """
     schema = _schema()
     model = schema.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
@@ -306,20 +307,18 @@ def _with_metadata_buffer(model_bytes, metadata_bytes):
     aligned = _pack_aligned(schema)
     for buf in model.buffers:
         buf.__class__ = aligned
-    kept = []
-    for entry in model.metadata or []:
-        name = entry.name.decode() if isinstance(entry.name, bytes) else entry.name
-        if name == METADATA_NAME:
-            model.buffers[entry.buffer].data = None  # the old metadata: an empty buffer, indices unchanged
-        else:
-            kept.append(entry)
-    new_buffer = aligned()
-    new_buffer.data = np.frombuffer(metadata_bytes, dtype=np.uint8)
-    model.buffers.append(new_buffer)
-    entry = schema.MetadataT()
-    entry.name = METADATA_NAME
-    entry.buffer = len(model.buffers) - 1
-    model.metadata = kept + [entry]
+    data = np.frombuffer(metadata_bytes, dtype=np.uint8)
+    entries = [e for e in model.metadata or [] if (e.name.decode() if isinstance(e.name, bytes) else e.name) == METADATA_NAME]
+    if entries:
+        model.buffers[entries[0].buffer].data = data
+    else:
+        new_buffer = aligned()
+        new_buffer.data = data
+        model.buffers.append(new_buffer)
+        entry = schema.MetadataT()
+        entry.name = METADATA_NAME
+        entry.buffer = len(model.buffers) - 1
+        model.metadata = (model.metadata or []) + [entry]
     builder = flatbuffers.Builder(len(model_bytes) + len(metadata_bytes) + 4096)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
