@@ -97,6 +97,29 @@ def test_timm_parity(timm_checkpoint, size):
     assert_close(np.asarray(model(raw, training=False)), torch_logits(ref, raw.astype(np.float32) / 255.0))
 
 
+@pytest.mark.slow
+def test_context_scores_match_timm(tiny_checkpoint):
+    """context_scores(model) equals the softmax over patches inside timm's attention."""
+    torch = require("torch")
+    from keras_vit.models.mobilevitv2 import context_scores
+
+    ref, path = tiny_checkpoint
+    model = keras_vit.create_model(NAME, weights=str(path), **keras_vit.get_model_spec(NAME).tiny)
+    raw = images(64)
+    captured = []
+    hooks = [module.qkv_proj.register_forward_hook(lambda m, i, out: captured.append(torch.softmax(out[:, 0], dim=-1).numpy()))
+             for module in ref.modules() if hasattr(module, "qkv_proj")]
+    torch_logits(ref, raw.astype(np.float32) / 255.0)
+    for hook in hooks:
+        hook.remove()
+    scores = context_scores(model, raw)
+    assert list(scores) == [f"stages_{s}_1_transformer_0" for s in (2, 3, 4)]
+    assert [v.shape for v in scores.values()] == [(2, 4, 4, 4), (2, 4, 2, 2), (2, 4, 1, 1)]
+    for ours, expected in zip(scores.values(), captured):
+        np.testing.assert_allclose(ours.reshape(expected.shape), expected, atol=1e-5)
+        np.testing.assert_allclose(ours.sum(axis=(2, 3)), 1.0, atol=1e-5)
+
+
 def test_linear_self_attention_and_context_scores_match_timm():
     """Our (B, P, N, C) attention equals timm's on (B, C, P, N), and the scores are its softmax."""
     torch = require("torch")

@@ -15,6 +15,7 @@ Layer names follow timm's module names with ``_`` for ``.`` (``stages_2_1_conv_k
 the MobileNetV2 blocks and convolutions are MobileViT's (same names, same padding).
 """
 import keras
+import numpy as np
 from keras import layers
 
 from ...layers import drop_path_rates, image_input, map_head
@@ -157,3 +158,34 @@ def features(model, out_indices=None):
         layer = _stage_output(model, stage)
         levels.append((layer.output, 2 ** (stage + 1), layer.name))
     return pyramid(model, levels, (1, 2, 3, 4) if out_indices is None else out_indices)
+
+
+def context_scores(model, images):
+    """The context scores of every transformer block: how much each patch contributes to
+    the context vector of its sequence (the softmax over patches in
+    :class:`.layers.LinearSelfAttention`), MobileViT v2's counterpart of attention maps.
+
+    Args:
+        model: a MobileViT v2 model (any head).
+        images: ``(batch, H, W, 3)`` input as the model takes it.
+
+    Returns:
+        ``{block name: array (batch, ph * pw, grid_h, grid_w)}`` in network order: one map over
+        the patch grid per pixel position of a patch, each summing to 1.
+
+    Example:
+        >>> maps = context_scores(model, images)["stages_4_1_transformer_2"].mean(axis=1)
+    """
+    from .layers import LinearTransformerBlock
+
+    blocks = [layer for layer in model.layers if isinstance(layer, LinearTransformerBlock)]
+    if not blocks:
+        raise ValueError(f"Model '{model.name}' has no MobileViT v2 transformer blocks (LinearTransformerBlock).")
+    inputs = keras.Model(model.inputs[0], [block.input for block in blocks])(np.asarray(images), training=False)
+    scores = {}
+    for block, x in zip(blocks, inputs):
+        unfold = model.get_layer(block.name.rsplit("_transformer_", 1)[0] + "_unfold")
+        (h, w), (ph, pw) = unfold.input.shape[1:3], unfold.patch_size
+        _, s = block(x, training=False, return_attention_scores=True)
+        scores[block.name] = np.asarray(s).reshape(-1, ph * pw, h // ph, w // pw)
+    return scores

@@ -7,6 +7,7 @@ ml-cvnets; timm converted them (RGB input in [0, 1], no mean/std normalization).
 """
 from ...weights.tags import WeightsTag
 from ..mobilevit.model import make_divisible
+from .training import GROUP_MATCHER, NO_WEIGHT_DECAY  # noqa: F401  (registered with the family)
 
 PAPER = "Mehta & Rastegari, Separable Self-attention for Mobile Vision Transformers, TMLR 2023"
 
