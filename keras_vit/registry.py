@@ -307,7 +307,8 @@ def create_model(
     if arrays is not None:
         what = f"weights '{tag.tag}' ({path})" if tag else f"checkpoint {path}"
         hook = spec.resample(layout) if spec.resample is not None else None
-        assign_weights(model, arrays, resample=hook, source=f"{layout} {what}")
+        assign_weights(model, arrays, resample=hook, source=f"{layout} {what}",
+                       headless=features_only or not include_top)
     if features_only:
         return spec.features(model, out_indices)
     if out_indices is not None:

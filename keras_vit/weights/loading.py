@@ -16,7 +16,7 @@ def _is_head(path):
     return path.startswith(HEAD_PREFIXES)
 
 
-def assign_weights(model, arrays, *, resample=None, source="checkpoint"):
+def assign_weights(model, arrays, *, resample=None, source="checkpoint", headless=False):
     """Assigns ``{variable path: array}`` to ``model``, all or nothing.
 
     - An array of another shape goes through ``resample(path, array, target_shape, model)``
@@ -24,6 +24,9 @@ def assign_weights(model, arrays, *, resample=None, source="checkpoint"):
       another window), which returns the resized array or ``None`` where it does not apply.
     - A head of another size (or a model without a head) keeps its own initialisation, and a
       warning says so; every other variable must be present with its exact shape.
+    - ``headless=True`` (a model built without its top, or as a feature pyramid): the
+      checkpoint's head layers the model lacks (every array under a ``head`` prefix, such as
+      EfficientViT's ``head_in_conv`` before its classifier) are left out, not an error.
 
     Returns:
         The list of variable paths that were not loaded (the head, if skipped).
@@ -58,7 +61,8 @@ def assign_weights(model, arrays, *, resample=None, source="checkpoint"):
         updates[path] = array.astype(var.dtype)
         if not np.isfinite(updates[path]).all():
             not_finite.append(path)
-    unexpected = [f"{k} {tuple(np.shape(v))}" for k, v in arrays.items() if k not in variables and not _is_head(k)]
+    unexpected = [f"{k} {tuple(np.shape(v))}" for k, v in arrays.items()
+                  if k not in variables and not _is_head(k) and not (headless and k.startswith("head"))]
     if missing or mismatched or unexpected or not_numbers:
         sections = []
         for title, items in (("shape mismatches", mismatched), ("arrays that are not real numbers", not_numbers),

@@ -52,6 +52,29 @@ def test_other_num_classes_loads_all_but_head(saved):
     assert features.output_shape == (None, 32)
 
 
+@pytest.mark.parametrize("headless", [dict(features_only=True), dict(include_top=False)])
+def test_full_checkpoint_loads_into_a_headless_model(tmp_path, headless):
+    # EfficientViT's head has layers before the classifier (head_in_conv, head_fc, head_norm):
+    # a model without its top lacks them, and a full checkpoint must still load into it.
+    spec = keras_vit.get_model_spec("efficientvit_b0")
+    full = keras_vit.create_model("efficientvit_b0", **spec.tiny)
+    path = tmp_path / "full.safetensors"
+    keras_vit.save_weights(full, str(path))
+    config = {k: v for k, v in spec.tiny.items() if k != "num_classes"}
+    model = keras_vit.create_model("efficientvit_b0", weights=str(path), **config, **headless)
+    x = np.random.default_rng(0).uniform(0, 255, (1,) + tuple(config["input_shape"])).astype("float32")
+    reference = keras_vit.create_model("efficientvit_b0", **config, **headless)
+    full_weights = {w.path: w for w in full.weights}
+    for w in reference.weights:
+        w.assign(full_weights[w.path])
+    got, want = model.predict(x, verbose=0), reference.predict(x, verbose=0)
+    for a, b in zip(keras.tree.flatten(got), keras.tree.flatten(want)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    # A model with its top still refuses arrays it does not have.
+    with pytest.raises(keras_vit.WeightsMismatchError):
+        keras_vit.create_model("vit_tiny_patch16_224", weights=str(path), **TINY)
+
+
 def test_changed_resolution_resamples(saved):
     _, path = saved
     model = tiny(weights=str(path), input_shape=(48, 48, 3))
