@@ -292,6 +292,7 @@ def make_pipeline(
     seed=0,
     shuffle_buffer=10000,
     skip_batches=0,
+    repeats=1,
 ):
     """Batch an unbatched split into a ``tf.data`` pipeline ready for ``model.fit``.
 
@@ -306,6 +307,10 @@ def make_pipeline(
         cache: ``True`` (memory), a file path prefix, or ``False``.
         seed: shuffle seed.
         skip_batches: training batches to skip at the start (resuming mid-epoch).
+        repeats: repeated augmentation (Hoffer et al., 2020; DeiT): each shuffled image is
+            passed on this many times in a row, each copy augmented apart, so a batch holds
+            ``batch_size / repeats`` distinct images and an epoch of the same steps sees
+            ``1 / repeats`` of the split (timm's ``RASampler`` does the same across GPUs).
 
     Returns:
         A ``tf.data.Dataset`` of ``(float32 images in [0, 255], one-hot labels)``.
@@ -315,6 +320,8 @@ def make_pipeline(
         ds = ds.cache(cache if isinstance(cache, str) else "")
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+        if repeats > 1:
+            ds = ds.flat_map(lambda x, y: tf.data.Dataset.from_tensors((x, y)).repeat(repeats))
         if skip_batches:
             # Skipping elements before augmentation is cheap and, with a seeded shuffle,
             # lands exactly where the interrupted run stopped.

@@ -69,7 +69,8 @@ def build_optimizer(recipe, model, steps_per_epoch):
 
     Returns:
         An :class:`AdamW` (``keras.optimizers.AdamW`` with an optional EMA warmup and
-        per-variable learning-rate multipliers).
+        per-variable learning-rate multipliers), or ``keras.optimizers.SGD`` with the
+        recipe's ``optimizer`` ``"sgd"``.
     """
     total = int(recipe.epochs * steps_per_epoch)
     schedule = warmup_cosine_schedule(peak_learning_rate(recipe), total,
@@ -77,12 +78,20 @@ def build_optimizer(recipe, model, steps_per_epoch):
                                       recipe.min_learning_rate)
     groups = param_groups(model, name=_registered_name(model, recipe),
                           layer_decay=recipe.layer_decay)
+    exempt = [v for v in model.trainable_variables if not groups[v.path].decay]
+    if recipe.optimizer == "sgd":
+        # ViT's fine-tuning: SGD with momentum (Keras' own; no layer decay, no EMA warmup).
+        optimizer = keras.optimizers.SGD(
+            learning_rate=schedule, momentum=recipe.momentum,
+            weight_decay=recipe.weight_decay or None, global_clipnorm=recipe.clip_global_norm,
+            use_ema=bool(recipe.ema), ema_momentum=recipe.ema_momentum)
+        optimizer.exclude_from_weight_decay(var_list=exempt)
+        return optimizer
     optimizer = AdamW(
         learning_rate=schedule, weight_decay=recipe.weight_decay, beta_1=recipe.beta_1,
         beta_2=recipe.beta_2, global_clipnorm=recipe.clip_global_norm,
         use_ema=bool(recipe.ema), ema_momentum=recipe.ema_momentum,
         ema_warmup=recipe.ema_warmup,
         lr_multipliers={path: g.lr_scale for path, g in groups.items() if g.lr_scale != 1.0})
-    optimizer.exclude_from_weight_decay(
-        var_list=[v for v in model.trainable_variables if not groups[v.path].decay])
+    optimizer.exclude_from_weight_decay(var_list=exempt)
     return optimizer

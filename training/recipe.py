@@ -48,7 +48,8 @@ class Recipe:
         number: the peak is ``learning_rate * batch_size / lr_base_batch_size``, the papers'
         linear scaling rule), layer_decay (``null``: off; a factor in (0, 1]: layer-wise
         learning-rate decay with timm's layer groups, the head at the full rate and each
-        layer below at ``layer_decay`` times the one above, as in BEiT fine-tuning).
+        layer below at ``layer_decay`` times the one above, as in BEiT fine-tuning),
+        optimizer (``"adamw"``, or ``"sgd"`` with ``momentum``: ViT's fine-tuning).
     Augmentation
         randaugment_ops, randaugment_magnitude (``keras.layers.RandAugment``; 0 ops: off),
         mixup_alpha, cutmix_alpha, mix_prob, mix_switch_prob (``MixUp``/``CutMix``),
@@ -101,6 +102,8 @@ class Recipe:
     mixed_precision: Any = "auto"
     lr_base_batch_size: Optional[int] = None
     layer_decay: Optional[float] = None
+    optimizer: str = "adamw"
+    momentum: float = 0.9
 
     randaugment_ops: int = 2
     randaugment_magnitude: float = 0.5
@@ -170,6 +173,10 @@ class Recipe:
         if self.deterministic not in (True, False, "auto"):
             raise ValueError(f"Recipe key 'deterministic' must be true, false or \"auto\", got {self.deterministic!r}")
         _check_normalization(self.model_overrides)
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ValueError(f"Recipe key 'optimizer' must be 'adamw' or 'sgd', got {self.optimizer!r}")
+        if self.optimizer == "sgd" and (self.layer_decay is not None or self.ema_warmup):
+            raise ValueError("Recipe keys 'layer_decay' and 'ema_warmup' need optimizer 'adamw'")
         if self.keep not in ("best", "last"):
             raise ValueError(f"Recipe key 'keep' must be 'best' or 'last', got {self.keep!r}")
         if self.distillation not in ("soft", "hard"):
@@ -220,6 +227,7 @@ RANGES = (
     ("backup_every_steps", 0, math.inf, False),
     ("lr_base_batch_size", 1, math.inf, False),
     ("repeated_augmentation", 1, math.inf, False),
+    ("momentum", 0.0, 1.0, True),
 )
 
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a JSON object"}

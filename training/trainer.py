@@ -201,7 +201,8 @@ def prepare(recipe=None, output_dir="runs/train", *, model=None, teacher=None,
         return make_pipeline(splits.train, splits.num_classes, recipe.batch_size, training=True,
                              augment=Augmenter.from_recipe(recipe, splits.num_classes),
                              cache=f"{cache}-train" if isinstance(cache, str) else cache,
-                             seed=recipe.seed, skip_batches=skip)
+                             seed=recipe.seed, skip_batches=skip,
+                             repeats=recipe.repeated_augmentation)
 
     if splits.num_val == 0 and recipe.keep == "best":
         raise ValueError(
