@@ -107,6 +107,45 @@ def prepare_image(image, size, crop_fraction=1.0):
     return np.asarray(image, dtype=np.uint8)
 
 
+def _check_names(root, names, what):
+    """Names that are not UTF-8 (undecodable bytes on disk) fail later in TensorFlow, naming no file."""
+    bad = []
+    for name in names:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            bad.append(ascii(name))
+    if bad:
+        raise ValueError(f"Image folder {root!r}: {len(bad)} {what} name(s) are not valid UTF-8: "
+                         f"{', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}; rename them.")
+
+
+def _check_class_links(root, classes):
+    """A class folder linked to the root, or holding another class, would label images twice."""
+    real_root = os.path.realpath(root)
+    reals = {cls: os.path.realpath(os.path.join(root, cls)) for cls in classes}
+    for cls, real in reals.items():
+        if real_root == real or real_root.startswith(real + os.sep):
+            raise ValueError(f"Image folder {root!r}: class folder {cls!r} is (a link to) the dataset folder or "
+                             "one above it, a cycle; every image would be read under two labels.")
+        for other, other_real in reals.items():
+            if other != cls and (other_real == real or other_real.startswith(real + os.sep)):
+                raise ValueError(f"Image folder {root!r}: class folder {cls!r} holds class folder {other!r} "
+                                 f"(through a link: both lead to {other_real}); each image needs one label.")
+
+
+def _check_duplicates(root, files, classes, labels):
+    seen = {}
+    for path, label in zip(files, labels):
+        real = os.path.realpath(path)
+        if real in seen:
+            first, first_label = seen[real]
+            raise ValueError(
+                f"Image folder {root!r}: {path} and {first} are the same file (a link), under classes "
+                f"{classes[label]!r} and {classes[first_label]!r}; each image must appear once.")
+        seen[real] = (path, label)
+
+
 def list_image_folder(root, *, check=True, min_classes=2):
     """The images of a folder with one sub-folder per class.
 
@@ -137,6 +176,8 @@ def list_image_folder(root, *, check=True, min_classes=2):
             f"Image folder {root!r} has {len(classes)} class sub-folder(s) "
             f"({', '.join(classes) or 'none'}); a classifier needs at least {min_classes}: "
             f"{root}/<class_name>/<image>.jpg")
+    _check_names(root, classes, "class folder")
+    _check_class_links(root, classes)
     files, labels, empty, skipped = [], [], [], []
     for label, cls in enumerate(classes):
         found = []
@@ -144,6 +185,7 @@ def list_image_folder(root, *, check=True, min_classes=2):
             dirnames.sort()
             found += [os.path.join(dirpath, n) for n in sorted(names)
                       if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")]
+        _check_names(root, [os.path.relpath(p, root) for p in found], "file")
         if check:
             good = []
             for path in found:
@@ -162,6 +204,7 @@ def list_image_folder(root, *, check=True, min_classes=2):
         more = f"\n  ... and {len(skipped) - 10} more" if len(skipped) > 10 else ""
         warnings.warn(f"Skipping {len(skipped)} unreadable file(s) in {root!r}:\n  "
                       f"{shown}{more}", stacklevel=2)
+    _check_duplicates(root, files, classes, labels)
     if empty:
         raise ValueError(f"Image folder {root!r}: class folder(s) without images "
                          f"(readable {', '.join(IMAGE_EXTENSIONS)}): {', '.join(empty)}")

@@ -129,16 +129,69 @@ def _load_folder(folder, image_size, limit):
     return images, (np.asarray(labels) if labels else None)
 
 
-def _load_array_file(path):
+#: Source images may be larger than the model input (they are resized): up to 4x its side.
+MAX_SOURCE_PIXELS_PER_MODEL_PIXEL = 16
+
+
+def _read_rows(f, where, limit, image_size):
+    """The first ``limit`` rows of the ``.npy`` stream ``f``, reading no more than those.
+
+    A small compressed file can declare gigabytes; only what was asked for (``limit`` images of
+    about the model's input size) is ever inflated, and a row larger than any image the model
+    can take is refused before reading it.
+    """
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(f)
+        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+    except (ValueError, OSError, EOFError) as e:
+        raise ValueError(f"{where} is not a valid .npy array: {e}") from None
+    if dtype.hasobject:
+        raise ValueError(f"{where} holds Python objects; only numeric arrays are read.")
+    if not shape:
+        raise ValueError(f"{where} is a scalar, not an array of images.")
+    rows = shape[0] if limit is None else min(int(limit), shape[0])
+    per_row = int(np.prod(shape[1:], dtype=np.int64))
+    if image_size is not None and len(shape) > 1:
+        most = int(np.prod(tuple(image_size)[:2])) * 3 * MAX_SOURCE_PIXELS_PER_MODEL_PIXEL
+        if per_row > most:
+            raise ValueError(f"{where}: each image has shape {shape[1:]}, far larger than the model input "
+                             f"{tuple(image_size)[:2]} (at most {most:,} values per image are read).")
+    if fortran and rows < shape[0]:  # column-major rows are not contiguous: read it whole
+        rows = shape[0]
+    nbytes = rows * per_row * dtype.itemsize
+    data = f.read(nbytes)
+    if len(data) != nbytes:
+        raise ValueError(f"{where} is truncated: {len(data):,} of {nbytes:,} bytes.")
+    order = "F" if fortran else "C"
+    array = np.frombuffer(data, dtype).reshape((rows,) + tuple(shape[1:]), order=order)
+    return array[:limit] if limit is not None else array
+
+
+def _load_array_file(path, limit=None, image_size=None):
+    """Images (and labels) from ``.npy``/``.npz``, reading only the first ``limit`` of each."""
+    import zipfile
+
     if path.endswith(".npy"):
-        return np.load(path), None
-    with np.load(path) as f:
-        keys = list(f.keys())
-        img_key = next((k for k in ("images", "x", "x_test", "x_train") if k in f), None)
-        if img_key is None:
-            raise ValueError(f"{path}: no 'images' or 'x' array (found {keys}).")
-        lbl_key = next((k for k in ("labels", "y", "y_test", "y_train") if k in f), None)
-        return f[img_key], (f[lbl_key] if lbl_key else None)
+        with open(path, "rb") as f:
+            return _read_rows(f, path, limit, image_size), None
+    try:
+        with zipfile.ZipFile(path) as zf:
+            keys = [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
+            img_key = next((k for k in ("images", "x", "x_test", "x_train") if k in keys), None)
+            if img_key is None:
+                raise ValueError(f"{path}: no 'images' or 'x' array (found {keys}).")
+            lbl_key = next((k for k in ("labels", "y", "y_test", "y_train") if k in keys), None)
+            with zf.open(img_key + ".npy") as f:
+                images = _read_rows(f, f"{path}[{img_key}]", limit, image_size)
+            labels = None
+            if lbl_key:
+                with zf.open(lbl_key + ".npy") as f:
+                    labels = _read_rows(f, f"{path}[{lbl_key}]", limit, None)
+            return images, labels
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise ValueError(f"{path} is not a valid .npz archive: {e}") from None
 
 
 def _resize_batch(images, image_size):
@@ -168,7 +221,7 @@ def load_dataset(spec, image_size=None, limit=None, split="test"):
     if os.path.isfile(spec):
         if not spec.endswith((".npy", ".npz")):
             raise ValueError(f"{spec}: expected an .npy/.npz array file or a folder of images.")
-        images, labels = _load_array_file(spec)
+        images, labels = _load_array_file(spec, limit or None, image_size)
     else:
         images, labels = _load_from_training(spec, image_size, limit, split)
     images = np.asarray(images, dtype=np.float32)

@@ -93,7 +93,39 @@ def run_train(args):
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
         print(f"keras-vit train: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\nkeras-vit train: interrupted. {_kept(args.output)}", file=sys.stderr)
+        return 130
+    except Exception as e:  # OSError, or TensorFlow's errors for a full or unwritable disk
+        message = _storage_message(e)
+        if message is None:
+            raise
+        print(f"keras-vit train: error: {message}", file=sys.stderr)
+        return 1
     return 0 if result.metrics.get("test_accuracy") is not None else 1
+
+
+def _kept(output):
+    """What an interrupted run left to resume from, and how."""
+    import os
+
+    from .callbacks import read_backup_state
+
+    try:
+        state = read_backup_state(os.path.join(output, "backup", "worker-0"))
+    except (OSError, ValueError, KeyError):
+        state = None
+    if state is None:
+        return f"No backup was written yet; run the same command to start again (output: {output})."
+    return (f"Kept the backup in {output}/backup (epoch {state['epoch'] + 1}, {state['step']} steps into it); "
+            "run the same command to resume from there.")
+
+
+def _storage_message(error):
+    """One line for a disk error (``OSError`` or TensorFlow's), or None for other errors."""
+    from keras_vit.tflite.cli import disk_error_message
+
+    return disk_error_message(error)
 
 
 def main(argv=None):

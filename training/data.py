@@ -156,6 +156,26 @@ def _missing_package(name, error):
             "(or pip install 'keras-vit[train]')")
 
 
+_PROBE_HOST = "storage.googleapis.com"  # where tfds downloads most datasets from
+
+
+def _online(timeout=3.0):
+    """Whether a connection to the tfds download host opens within ``timeout`` seconds.
+
+    Behind a proxy (``https_proxy`` set) direct connections may fail while downloads work:
+    assumed online then.
+    """
+    import socket
+
+    if any(os.environ.get(k) for k in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY")):
+        return True
+    try:
+        socket.create_connection((_PROBE_HOST, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 def _load_tfds(name, image_size, data_dir, download, val_fraction, test_fraction, seed):
     try:
         import tensorflow_datasets as tfds
@@ -172,6 +192,13 @@ def _load_tfds(name, image_size, data_dir, download, val_fraction, test_fraction
         raise ImportError(_missing_package(name, e)) from None
     except Exception as e:  # tfds raises its own DatasetNotFoundError subclasses.
         raise ValueError(f"Unknown tfds dataset {name!r}: {e}") from None
+    data_dir_of = getattr(builder, "data_dir", None)
+    prepared = data_dir_of is not None and tf.io.gfile.exists(os.path.join(data_dir_of, "dataset_info.json"))
+    if download and data_dir_of is not None and not prepared and not _online():
+        # tfds would retry its downloads for minutes before failing.
+        raise RuntimeError(
+            f"tfds dataset {name!r} is not prepared in {data_dir_of} and this machine is offline (no connection "
+            f"to {_PROBE_HOST}); prepare it where there is internet and pass its data_dir (--data-dir).")
     if download:
         try:
             builder.download_and_prepare()

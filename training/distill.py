@@ -83,7 +83,10 @@ def load_teacher(teacher):
 
         if not os.path.isfile(teacher):
             raise FileNotFoundError(f"Teacher model file {teacher!r} does not exist")
-        teacher = keras.saving.load_model(teacher, compile=False)
+        from keras_vit.weights.readers import check_keras_config
+
+        check_keras_config(teacher)  # a config naming code (os.system, ...) is refused before Keras reads it
+        teacher = keras.saving.load_model(teacher, compile=False, safe_mode=True)
     if not isinstance(teacher, keras.Model):
         raise TypeError(f"teacher must be a keras.Model or a .keras path, got {type(teacher)}")
     teacher.trainable = False

@@ -287,6 +287,20 @@ def list_recipes():
     return sorted(f[: -len(".json")] for f in os.listdir(RECIPES_DIR) if f.endswith(".json"))
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs):
+    """``json.load``'s object hook: a key given twice (at any depth) is an error, not the last one wins."""
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(repr(key))
+        seen[key] = value
+    return seen
+
+
 def load_recipe(name_or_path=None, **overrides):
     """Load a recipe by shipped name or JSON path, then apply ``overrides``.
 
@@ -314,9 +328,12 @@ def load_recipe(name_or_path=None, **overrides):
             path = shipped
         try:
             with open(path, encoding="utf-8") as f:
-                values = json.load(f)
+                values = json.load(f, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as e:
             raise ValueError(f"Recipe file {path} is not valid JSON: {e}") from None
+        except _DuplicateKey as e:
+            raise ValueError(f"Recipe file {path} sets {e} more than once; keep one (JSON would silently "
+                             "keep the last).") from None
         if not isinstance(values, dict):
             raise ValueError(f"Recipe file {path} must hold a JSON object")
         _check_keys(values, f"recipe ({path})")

@@ -165,6 +165,22 @@ class Run:
     train_seconds: float = 0.0
 
 
+def _writable_folder(folder, what):
+    """Makes ``folder`` and writes a probe file in it; raises ValueError or StorageError if it cannot."""
+    from keras_vit.utils import io as atomic_io
+
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise ValueError(f"{what} {folder} exists and is not a folder; give a folder (a new one, or the "
+                         "--output of an earlier run to resume it).")
+    probe = os.path.join(folder, ".write-test")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        atomic_io.write_bytes(probe, b"")
+        os.remove(probe)
+    except OSError as e:
+        raise cb.storage_error(e, what) from None
+
+
 def prepare(recipe=None, output_dir="runs/train", *, model=None, teacher=None,
             strategy="auto", workers=None, worker_index=None, tpu=None, verbose=1,
             **overrides):
@@ -176,7 +192,13 @@ def prepare(recipe=None, output_dir="runs/train", *, model=None, teacher=None,
     index, num_workers, is_chief = worker_info(strategy)
     # Non-chief workers must still run every collective, but write to a private folder.
     work_dir = output_dir if is_chief else os.path.join(output_dir, f".worker-{index}")
-    os.makedirs(work_dir, exist_ok=True)
+    # Every folder the run writes to is made and tried now, before any data or model work:
+    # a file in the way, a read-only mount or a missing cache folder is one clear error.
+    _writable_folder(work_dir, "the output folder")
+    if is_chief:
+        _writable_folder(os.path.join(output_dir, "logs"), "TensorBoard's logs folder")
+    if isinstance(recipe.cache, str):
+        _writable_folder(recipe.cache, "the cache folder (recipe key 'cache')")
     precision = _set_precision(recipe, strategy)
     _set_determinism(recipe, strategy)
     keras.utils.set_random_seed(recipe.seed)

@@ -227,3 +227,85 @@ def test_keras_file_refuses_registry_only_flags(run_dir, tmp_path, capsys):
                      str(tmp_path / "o.keras"), "--image-size", "64", "--num-classes", "5", "--no-verify"])
     err = capsys.readouterr().err
     assert code == 1 and "--image-size, --num-classes" in err and not os.path.exists(tmp_path / "o.keras")
+
+
+# --- memory ---------------------------------------------------------------------------------
+
+def _declared_npz(path, shape):
+    """An .npz whose 'images' declares ``shape`` float32 zeros: megabytes on disk, far more inflated."""
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("images.npy", "w", force_zip64=True) as f:
+        np.lib.format.write_array_header_2_0(f, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        zeros = bytes(1 << 20)
+        for _ in range(int(np.prod(shape)) * 4 >> 20):
+            f.write(zeros)
+
+
+def test_export_data_reads_only_the_images_asked_for(tmp_path):
+    """A 100 MB array in a 100 KB .npz: only calibration + verification images are inflated."""
+    import tracemalloc
+
+    from keras_vit.tflite.data import calibration_and_eval
+
+    path = tmp_path / "big.npz"
+    _declared_npz(path, (2000, 64, 64, 3))
+    assert os.path.getsize(path) < 1 << 20
+    tracemalloc.start()
+    try:
+        cal, ev, _ = calibration_and_eval(str(path), (64, 64, 3), 8, 8)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert cal.shape == (8, 64, 64, 3) and ev.shape == (8, 64, 64, 3)
+    assert peak < 8 << 20  # 16 images are 0.8 MB; the whole array would be 98 MB (196 MB as float32)
+
+
+def test_export_data_refuses_images_far_larger_than_the_model_input(tmp_path):
+    from keras_vit.tflite.data import load_dataset
+
+    path = tmp_path / "huge_images.npz"
+    _declared_npz(path, (1, 1024, 1024, 3))
+    with pytest.raises(ValueError, match="far larger than the model input"):
+        load_dataset(str(path), (32, 32, 3), limit=4)
+
+
+def test_predict_on_many_files_runs_in_batches(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    from keras_vit.tflite import data as data_lib
+
+    batches = []
+
+    def predict(x):
+        batches.append(len(x))
+        return np.tile(np.arange(3, dtype=np.float32), (len(x), 1))
+
+    monkeypatch.setattr(cli, "_load_predictor", lambda spec, args: (predict, (8, 8, 3)))
+    monkeypatch.setattr(data_lib, "load_image", lambda path, shape, resize=False: np.zeros(shape, np.float32))
+    files = []
+    for i in range(100):
+        files.append(str(tmp_path / f"{i}.png"))
+        open(files[-1], "wb").close()
+    assert cli.main(["predict", "m.keras", *files, "--top-k", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 100 and out[-1].startswith(files[-1]) and max(batches) <= cli.PREDICT_BATCH
+    assert sum(batches) == 100
+
+
+def test_export_full_disk_from_tensorflow_is_one_line(toy_vit, tmp_path, monkeypatch, capsys):
+    import tensorflow as tf
+
+    model = tmp_path / "toy.keras"
+    toy_vit.save(model)
+
+    def full(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "variables.data-00000-of-00001: No space left on device")
+
+    monkeypatch.setattr(export_lib, "write_saved_model", full)
+    code = cli.main(["export", str(model), "--format", "saved_model", "--output", str(tmp_path / "sm"), "--no-verify"])
+    err = capsys.readouterr().err
+    assert code == 1 and "No space left" in err and len(err.strip().splitlines()) == 1
+    assert sorted(os.listdir(tmp_path)) == ["toy.keras"]
