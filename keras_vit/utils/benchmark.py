@@ -188,6 +188,24 @@ def _raw_pixels(inner, image_shape, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)):
     return keras.Model(inputs, inner(keras.layers.Rescaling(scale, offset=offset)(inputs)))
 
 
+#: Our name -> (kecam module, constructor, extra keywords) of the same architecture.
+KECAM_MODELS = {
+    "mobilevit_xxs": ("mobilevit", "MobileViT_XXS", {}),
+    "mobilevit_xs": ("mobilevit", "MobileViT_XS", {}),
+    "mobilevit_s": ("mobilevit", "MobileViT_S", {}),
+    "mobilevitv2_050": ("mobilevit", "MobileViT_V2_050", {}),
+    "mobilevitv2_100": ("mobilevit", "MobileViT_V2_100", {}),
+    "pvt_v2_b0": ("pvt", "PVT_V2B0", {}),
+    "pvt_v2_b1": ("pvt", "PVT_V2B1", {}),
+    "efficientvit_b0": ("efficientvit_b", "EfficientViT_B0", {}),
+    "efficientvit_b1": ("efficientvit_b", "EfficientViT_B1", {}),
+    # The reparameterized (deploy) form, as ours exports.
+    "fastvit_t8": ("fastvit", "FastViT_T8", {"deploy": True}),
+    "fastvit_t12": ("fastvit", "FastViT_T12", {"deploy": True}),
+    "fastvit_sa12": ("fastvit", "FastViT_SA12", {"deploy": True}),
+}
+
+
 def kecam_model(name, size, num_classes=1000, config=None, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)):
     """kecam's model of the same architecture as our ``name``, taking raw pixels.
 
@@ -198,20 +216,16 @@ def kecam_model(name, size, num_classes=1000, config=None, mean=(0.0, 0.0, 0.0),
     import_kecam()
     shape = (size, size, 3)
     common = dict(input_shape=shape, num_classes=num_classes, classifier_activation=None, pretrained=None)
-    if config is not None or name.startswith(("vit_tiny_patch16", "vit_")):
+    if config is not None or name in ("vit_tiny_patch16_224", "deit_tiny_patch16_224"):
         from keras_cv_attention_models import beit
 
         config = config or dict(depth=12, embed_dim=192, num_heads=3, patch_size=16)
         inner = beit.ViT(depth=config["depth"], embed_dim=config["embed_dim"], num_heads=config["num_heads"],
                          patch_size=config["patch_size"], mlp_ratio=config.get("mlp_ratio", 4), **common)
-    elif name == "mobilevit_xxs":
-        from keras_cv_attention_models import mobilevit
-
-        inner = mobilevit.MobileViT_XXS(**common)
-    elif name == "pvt_v2_b0":
-        from keras_cv_attention_models import pvt
-
-        inner = pvt.PVT_V2B0(**common)
+    elif name in KECAM_MODELS:
+        module_name, constructor, extra = KECAM_MODELS[name]
+        module = importlib.import_module(f"keras_cv_attention_models.{module_name}")
+        inner = getattr(module, constructor)(**common, **extra)
     else:
         raise ImportError(f"no kecam peer for {name}")
     return _raw_pixels(inner, shape, mean, std)
