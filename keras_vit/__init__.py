@@ -39,6 +39,7 @@ _EXPORTS = {
     "list_models": "keras_vit.registry",
     "register_model": "keras_vit.registry",
     "save_weights": "keras_vit.registry",
+    "save_pretrained": "keras_vit.pretrained",
     "reparameterize": "keras_vit.models.fastvit",
     "CheckpointReadError": "keras_vit.weights.errors",
     "UnsafeCheckpointError": "keras_vit.weights.errors",

@@ -226,7 +226,10 @@ def create_model(
     """Builds a registered model as a functional ``keras.Model``, optionally with weights.
 
     Args:
-        name: a name from :func:`list_models`, e.g. ``"vit_base_patch16_224"``.
+        name: a name from :func:`list_models`, e.g. ``"vit_base_patch16_224"``; or a folder
+            written by ``keras_vit.save_pretrained`` (or a training run), or
+            ``"hf://user/repo"`` on the Hugging Face Hub: the saved model with its weights
+            (other arguments then rebuild it, e.g. ``num_classes`` for a new head).
         weights: ``None`` (random init, no download), ``"default"``, a weights tag of the
             model (e.g. ``"augreg_in21k_ft_in1k"``) or a path to a checkpoint: timm or
             transformers (``.safetensors``, ``.pth``/``.bin`` with torch, a transformers
@@ -255,6 +258,16 @@ def create_model(
         >>> model = keras_vit.create_model("vit_tiny_patch16_224", num_classes=10)
         >>> model = keras_vit.create_model("vit_base_patch16_224", weights="/path/ViT-B_16.npz")
     """
+    from .pretrained import is_pretrained_source, load_pretrained
+
+    if is_pretrained_source(name):
+        # A folder from save_pretrained or a training run, or hf://user/repo.
+        arguments = dict(weights=weights, num_classes=num_classes, input_shape=input_shape,
+                         include_top=include_top, include_preprocessing=include_preprocessing,
+                         pooling=pooling, classifier_activation=classifier_activation,
+                         drop_path_rate=drop_path_rate, features_only=features_only,
+                         out_indices=out_indices)
+        return load_pretrained(name, arguments, overrides)
     spec = get_model_spec(name)
     _check_arguments(spec, num_classes, input_shape, drop_path_rate, overrides)
     tag, path = _resolve_weights(spec, weights)

@@ -375,6 +375,13 @@ def finish(run, export=False):
                                                    class_names=run.splits.class_names)
             metrics["export_seconds"] = round(time.time() - started, 2)
         report.write_metrics(os.path.join(output_dir, "metrics.json"), metrics)
+        if len(student.outputs) == 1:
+            # The folder is also a shareable model: keras_vit.create_model(output_dir).
+            from keras_vit.pretrained import save_pretrained
+
+            save_pretrained(student, output_dir, class_names=run.splits.class_names,
+                            recipe=recipe, metrics=metrics,
+                            model_name=None if run.model_given else recipe.model)
         if run.verbose:
             print(f"test accuracy {metrics['test_accuracy']:.4f}  "
                   f"({output_dir}/metrics.json)")
