@@ -1,6 +1,7 @@
 """MobileViT v2: parity with timm (tiny config and mobilevitv2_050, multiples of the patch
-and sizes that are not), the family's layers against PyTorch's ops, checkpoint errors, and
-TFLite float32 conversion is the registry-wide test's (tests/test_registry.py).
+and sizes that are not), the ml-cvnets key map, context scores, the family's layers against
+PyTorch's ops, and checkpoint errors. Building, saving, mixed precision and float32 TFLite
+conversion are the registry-wide test's (tests/test_registry.py).
 
 Reference models get random parameters *and* random BatchNorm running statistics, are
 saved as safetensors and loaded through ``create_model(name, weights=path)``.
@@ -95,6 +96,68 @@ def test_timm_parity(timm_checkpoint, size):
     model = keras_vit.create_model(NAME, weights=str(path), input_shape=(size, size, 3))
     raw = images(size)
     assert_close(np.asarray(model(raw, training=False)), torch_logits(ref, raw.astype(np.float32) / 255.0))
+
+
+def _cvnets_from_timm(state):
+    """The same weights under Apple ml-cvnets' key names.
+
+    Written from ml-cvnets' module tree (cvnets/models/classification/mobilevit_v2.py,
+    cvnets/modules/mobilevit_block.py MobileViTBlockv2, transformer.py LinearAttnFFN,
+    layers/linear_attention.py), independently of the converter: ConvLayer2d is
+    ``block.conv``/``block.norm``, stages are ``layer_1..5``, a block's ``local_rep`` is
+    (depthwise 3x3, 1x1), ``global_rep`` holds the transformers and then the final GroupNorm.
+    """
+    import re
+
+    rename = [
+        (r"^stem\.conv\.", "conv_1.block.conv."), (r"^stem\.bn\.", "conv_1.block.norm."), (r"^head\.fc\.", "classifier.1."),
+        (r"^stages\.(\d)\.(\d)\.conv1_1x1\.(conv|bn)\.", "layer_{s}.{1}.block.exp_1x1.block.{c}."),
+        (r"^stages\.(\d)\.(\d)\.conv2_kxk\.(conv|bn)\.", "layer_{s}.{1}.block.conv_3x3.block.{c}."),
+        (r"^stages\.(\d)\.(\d)\.conv3_1x1\.(conv|bn)\.", "layer_{s}.{1}.block.red_1x1.block.{c}."),
+        (r"^stages\.(\d)\.1\.conv_kxk\.(conv|bn)\.", "layer_{s}.1.local_rep.0.block.{c}."),
+        (r"^stages\.(\d)\.1\.conv_1x1\.", "layer_{s}.1.local_rep.1.block.conv."),
+        (r"^stages\.(\d)\.1\.conv_proj\.(conv|bn)\.", "layer_{s}.1.conv_proj.block.{c}."),
+        (r"^stages\.(\d)\.1\.transformer\.(\d)\.norm1\.", "layer_{s}.1.global_rep.{1}.pre_norm_attn.0."),
+        (r"^stages\.(\d)\.1\.transformer\.(\d)\.attn\.(qkv_proj|out_proj)\.", "layer_{s}.1.global_rep.{1}.pre_norm_attn.1.{2}.block.conv."),
+        (r"^stages\.(\d)\.1\.transformer\.(\d)\.norm2\.", "layer_{s}.1.global_rep.{1}.pre_norm_ffn.0."),
+        (r"^stages\.(\d)\.1\.transformer\.(\d)\.mlp\.fc1\.", "layer_{s}.1.global_rep.{1}.pre_norm_ffn.1.block.conv."),
+        (r"^stages\.(\d)\.1\.transformer\.(\d)\.mlp\.fc2\.", "layer_{s}.1.global_rep.{1}.pre_norm_ffn.3.block.conv."),
+    ]
+    depths = {}
+    for key in state:
+        found = re.match(r"^stages\.(\d)\.1\.transformer\.(\d)\.", key)
+        if found:
+            depths[found[1]] = max(depths.get(found[1], 0), int(found[2]) + 1)
+    out = {}
+    for key, value in state.items():
+        found = re.match(r"^stages\.(\d)\.1\.norm\.", key)
+        if found:  # the final GroupNorm is global_rep's last entry
+            out[f"layer_{int(found[1]) + 1}.1.global_rep.{depths[found[1]]}.{key.rsplit('.', 1)[1]}"] = value
+            continue
+        for pattern, target in rename:
+            found = re.match(pattern, key)
+            if found:
+                groups = found.groups()
+                names = dict(s=int(groups[0]) + 1 if pattern.startswith("^stages") else None,
+                             c={"conv": "conv", "bn": "norm"}.get(groups[-1]) if groups else None)
+                out[target.format(*groups, **names) + key[found.end():]] = value
+                break
+        else:
+            raise AssertionError(f"no ml-cvnets name for {key}")
+    return out
+
+
+@pytest.mark.slow
+def test_cvnets_layout(tiny_checkpoint, tmp_path):
+    """A checkpoint under ml-cvnets' key names loads to the same network as timm's."""
+    torch = require("torch")
+    ref, _ = tiny_checkpoint
+    path = tmp_path / "mobilevitv2.pt"
+    torch.save(_cvnets_from_timm(ref.state_dict()), str(path))
+    tiny = keras_vit.get_model_spec(NAME).tiny
+    model = keras_vit.create_model(NAME, weights=str(path), include_preprocessing=False, **tiny)
+    x = images(64).astype(np.float32) / 255.0
+    assert_close(np.asarray(model(x, training=False)), torch_logits(ref, x))
 
 
 @pytest.mark.slow
@@ -199,9 +262,9 @@ def test_foreign_checkpoints_are_errors(tmp_path):
     path = tmp_path / "other.safetensors"
     save_file({"encoder.weird.weight": np.zeros((2, 2), np.float32)}, str(path))
     with pytest.raises(keras_vit.WeightsMismatchError, match="MobileViT v2"):
-        keras_vit.create_model(NAME, weights=str(path))
+        keras_vit.create_model(NAME, weights=str(path), **keras_vit.get_model_spec(NAME).tiny)
     # A MobileViT (v1) checkpoint is not taken for a v2 one.
     v1 = {"stem.conv.weight": np.zeros((16, 3, 3, 3), np.float32), "stages.2.1.transformer.0.attn.qkv.weight": np.zeros((192, 64), np.float32)}
     save_file(v1, str(path))
     with pytest.raises(keras_vit.WeightsMismatchError, match="MobileViT v2"):
-        keras_vit.create_model(NAME, weights=str(path))
+        keras_vit.create_model(NAME, weights=str(path), **keras_vit.get_model_spec(NAME).tiny)

@@ -1,10 +1,13 @@
-"""Key map from timm's MobileViT v2 checkpoints (``timm/mobilevitv2_*.cvnets_in1k``).
+"""Key maps from timm's and Apple ml-cvnets' MobileViT v2 checkpoints.
 
 Our layer names are timm's module names with ``_`` for ``.``; the transformer's 1x1
 convolutions (``qkv_proj``, ``out_proj``, ``mlp.fc1``/``fc2``) become Dense layers over the
-channels. Apple's ml-cvnets layout (``layer_1`` … ``layer_5``, ``global_rep``) is not mapped
-yet: its checkpoints load through timm's conversion.
+channels. ml-cvnets (the original release) nests each convolution as ``block.conv`` /
+``block.norm``, numbers stages ``layer_1`` … ``layer_5`` and keeps a block's transformers and
+final GroupNorm in one ``global_rep`` sequence.
 """
+import re
+
 import numpy as np
 
 from ...weights.convert import Layout, Rule, conv2d, depthwise_conv2d, layout_converter
@@ -56,10 +59,56 @@ TIMM_RULES = [
     Rule(r"head\.fc\.bias", "head/bias"),
 ]
 
+
+# --- Apple ml-cvnets: conv_1, layer_1..layer_5, classifier.1 -------------------------------
+def _cv_conv(src, dst, transform=conv2d):
+    """ml-cvnets ConvLayer2d: ``{src}.block.conv`` and ``{src}.block.norm``."""
+    return [Rule(src + r"\.block\.conv\.weight", dst + "_conv/kernel", transform)] + _bn(src + r"\.block\.norm", dst + "_bn")
+
+
+def _cv_dense(src, dst):
+    """A 1x1 ConvLayer2d with bias and no norm, as a Dense layer."""
+    return [Rule(src + r"\.block\.conv\.weight", dst + "/kernel", conv1x1_dense), Rule(src + r"\.block\.conv\.bias", dst + "/bias")]
+
+
+def _cvnets_rules():
+    rules = [*_cv_conv(r"conv_1", "stem"), Rule(r"classifier\.1\.weight", "head/kernel", lambda x: np.transpose(x)),
+             Rule(r"classifier\.1\.bias", "head/bias")]
+    ir = (("exp_1x1", "conv1_1x1", conv2d), ("conv_3x3", "conv2_kxk", depthwise_conv2d), ("red_1x1", "conv3_1x1", conv2d))
+    for layer in range(1, 6):  # layer_k is our stage k - 1
+        s = layer - 1
+        for cv, ours, t in ir:
+            rules += _cv_conv(rf"layer_{layer}\.(\d+)\.block\.{cv}", f"stages_{s}_{{0}}_{ours}", t)
+        if layer < 3:
+            continue
+        b, d = rf"layer_{layer}\.1\.", f"stages_{s}_1_"
+        g, gd = b + r"global_rep\.(\d+)\.", d + "transformer_{0}/"
+        rules += [
+            *_cv_conv(b + r"local_rep\.0", d + "conv_kxk", depthwise_conv2d),
+            Rule(b + r"local_rep\.1\.block\.conv\.weight", d + "conv_1x1/kernel", conv2d),
+            *_affine(g + r"pre_norm_attn\.0", gd + "norm1"),
+            *_cv_dense(g + r"pre_norm_attn\.1\.qkv_proj", gd + "attn/qkv_proj"),
+            *_cv_dense(g + r"pre_norm_attn\.1\.out_proj", gd + "attn/out_proj"),
+            *_affine(g + r"pre_norm_ffn\.0", gd + "norm2"),
+            *_cv_dense(g + r"pre_norm_ffn\.1", gd + "mlp/fc1"),
+            *_cv_dense(g + r"pre_norm_ffn\.3", gd + "mlp/fc2"),
+            # The last entry of global_rep (index = depth) is the final GroupNorm.
+            *_affine(b + r"global_rep\.\d+", d + "norm"),
+            *_cv_conv(b + r"conv_proj", d + "conv_proj"),
+        ]
+    return rules
+
+
+CVNETS_RULES = _cvnets_rules()
+
 LAYOUTS = [
     # A v2 checkpoint: a stem and transformers with a 1x1-conv qkv_proj (v1 has attn.qkv).
     Layout("timm", lambda keys: any(k.endswith("stem.conv.weight") for k in keys) and any(".attn.qkv_proj." in k for k in keys),
            TIMM_RULES, ignore=_IGNORE),
+    # Training wrappers add "module." (DDP) and some releases "encoder." around the network.
+    Layout("cvnets", lambda keys: any(re.search(r"(^|\.)conv_1\.block\.conv\.weight$", k) for k in keys)
+           and any(".pre_norm_attn.1.qkv_proj." in k for k in keys),
+           CVNETS_RULES, strip=("module.",), strip_each=("encoder.",), ignore=_IGNORE),
 ]
 
 convert, detect_layout = layout_converter("MobileViT v2", LAYOUTS)

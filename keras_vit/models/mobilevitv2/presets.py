@@ -3,7 +3,8 @@
 One architecture at seven width multipliers: stage widths ``int(c * m)`` of
 (64, 128, 256, 384, 512), a stem of ``int(32 * m)``, and transformers half as wide as the
 block they sit in (rounded to a multiple of 8). Apple released the ImageNet-1k weights with
-ml-cvnets; timm converted them (RGB input in [0, 1], no mean/std normalization).
+ml-cvnets; timm converted them (RGB input in [0, 1], no mean/std normalization). The
+tags are timm's files; ml-cvnets ``.pt`` files load when given as a path.
 """
 from ...weights.tags import WeightsTag
 from ..mobilevit.model import make_divisible
@@ -53,7 +54,12 @@ MEAN = (0.0, 0.0, 0.0)
 STD = (1.0, 1.0, 1.0)
 LICENSE = "apple-ascl"  # Apple sample code license (ml-cvnets), kept by timm ("cvnets-license")
 
-LAYOUT_PREPROCESSING = {"timm": dict(mean=MEAN, std=STD, channel_order="rgb")}
+# Input convention of each checkpoint layout, for files given as a path: ml-cvnets' own files
+# take BGR (transformers' MobileViT v2 image processor flips RGB for the same weights), timm's RGB.
+LAYOUT_PREPROCESSING = {
+    "timm": dict(mean=MEAN, std=STD, channel_order="rgb"),
+    "cvnets": dict(mean=MEAN, std=STD, channel_order="bgr"),
+}
 
 
 def weights_for(name):
