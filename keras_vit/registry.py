@@ -365,6 +365,15 @@ def _check_value(name, key, value, reference):
         raise ValueError(f"{name}: {key} must be {expected} (preset value {reference!r}), got {value!r}.")
 
 
+def check_overrides(name, overrides):
+    """Raises ValueError for constructor overrides ``name``'s family does not take, or of the wrong kind.
+
+    ``create_model`` runs the same check; recipes call it when they are read, before any data loads.
+    """
+    spec = get_model_spec(name)
+    _check_arguments(spec, 0, None, 0.0, dict(overrides))
+
+
 def _check_arguments(spec, num_classes, input_shape, drop_path_rate, overrides):
     """Clear errors for arguments the builders would take wrongly or fail on deep inside."""
     if not _is_int(num_classes) or num_classes < 0:

@@ -173,6 +173,7 @@ class Recipe:
         if self.deterministic not in (True, False, "auto"):
             raise ValueError(f"Recipe key 'deterministic' must be true, false or \"auto\", got {self.deterministic!r}")
         _check_normalization(self.model_overrides)
+        _check_model_overrides(self.model, self.model_overrides)
         if self.optimizer not in ("adamw", "sgd"):
             raise ValueError(f"Recipe key 'optimizer' must be 'adamw' or 'sgd', got {self.optimizer!r}")
         if self.optimizer == "sgd" and (self.layer_decay is not None or self.ema_warmup):
@@ -267,6 +268,19 @@ def _check_normalization(overrides):
             raise ValueError(f"model_overrides[{key!r}] must be a number or a list of numbers, got {value!r}")
         if key == "std" and min(values) <= 0:
             raise ValueError(f"model_overrides['std'] must be > 0 (it divides the input), got {value!r}")
+
+
+def _check_model_overrides(model, overrides):
+    """Unknown keys and values of the wrong kind fail when the recipe is read, not after the data loaded."""
+    import keras_vit.models  # noqa: F401  (registers the families)
+    from keras_vit import registry
+
+    if not overrides or model not in registry.list_models():
+        return  # an unknown model name is reported where the model is built
+    try:
+        registry.check_overrides(model, {k: v for k, v in overrides.items() if k not in ("mean", "std")})
+    except ValueError as e:
+        raise ValueError(f"Recipe key 'model_overrides': {e}") from None
 
 
 def _check_keys(mapping, where):

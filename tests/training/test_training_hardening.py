@@ -185,3 +185,16 @@ def test_tfds_offline_fails_fast_without_downloading(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="offline"):
         load_dataset("tfds:mnist", 8)
     assert calls == []
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"depth": 1e308}, "depth must be an integer"),
+    ({"no_such_key": 1}, "unknown argument 'no_such_key'"),
+    ({"num_heads": 0}, "num_heads must be an integer >= 1"),
+    ({"patch_size": "8"}, "patch_size must be an integer"),
+])
+def test_model_overrides_are_checked_when_the_recipe_is_read(overrides, match):
+    from keras_vit.training.recipe import Recipe
+
+    with pytest.raises(ValueError, match="model_overrides.*" + match):
+        Recipe(**dict(TINY_RECIPE, model_overrides=overrides)).validated()
