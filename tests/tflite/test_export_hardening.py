@@ -88,6 +88,7 @@ def test_saved_model_folder_with_user_files_is_not_replaced(toy_vit, tmp_path, o
     assert _tree(folder) == before and sorted(os.listdir(tmp_path)) == ["export"]
 
 
+@pytest.mark.slow
 def test_saved_model_folder_of_an_export_alone_is_replaced(toy_vit, tmp_path):
     folder = tmp_path / "export"
     _fake_saved_model(folder)

@@ -50,6 +50,7 @@ def test_tensorboard_folder_that_cannot_be_written(tiny_recipe_file, tmp_path, c
     assert code == 2 and "logs" in _one_error_line(capsys)
 
 
+@pytest.mark.slow
 def test_cache_in_a_missing_folder_is_made(tmp_path):
     cache = tmp_path / "missing" / "cache"
     from keras_vit.training.recipe import Recipe
@@ -84,7 +85,10 @@ def test_ctrl_c_says_what_was_kept_and_how_to_resume(tiny_recipe_file, tmp_path,
         raise KeyboardInterrupt
 
     monkeypatch.setattr(trainer, "train", interrupted)
-    code = main(["--recipe", tiny_recipe_file, "--output", str(tmp_path / "run"), "--progress", "none"])
+    try:
+        code = main(["--recipe", tiny_recipe_file, "--output", str(tmp_path / "run"), "--progress", "none"])
+    except KeyboardInterrupt:  # caught here, or pytest would take it as its own Ctrl-C
+        pytest.fail("KeyboardInterrupt escaped as a traceback")
     line = _one_error_line(capsys)
     assert code == 130 and "epoch 4, 7 steps" in line and "same command to resume" in line
 
