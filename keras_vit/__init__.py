@@ -59,7 +59,9 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, prepare=lambda: importli
 
 
 # Register every family and layer with Keras as soon as Keras is loaded (now, if it already
-# is), so that `.keras` files load with keras.saving.load_model. Importing keras_vit does not
+# is; when a keras_vit module itself loads Keras, once that import has finished), so that
+# `.keras` files load with keras.saving.load_model. Code of ours that loads models imports
+# keras_vit.models itself. Importing keras_vit does not
 # load Keras itself: `keras-vit --help` and `keras-vit list` stay fast, and a Python without
 # Keras (a device running the TFLite example) imports keras_vit all the same.
-after_import("keras", lambda: importlib.import_module("keras_vit.models"))
+after_import("keras", lambda: importlib.import_module("keras_vit.models"), defer_while="keras_vit")

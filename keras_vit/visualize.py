@@ -127,17 +127,68 @@ def attention_rollout(model, images, num_prefix_tokens=None):
     return maps / maps.max(axis=(1, 2), keepdims=True)
 
 
+def attention_received(model, images):
+    """How much attention each position of a hybrid model's last attention layer receives.
+
+    For models whose attention runs over a feature map rather than a class-token sequence:
+    FastViT's attention stages (:class:`keras_vit.layers.Attention` over the map's positions;
+    the probabilities are averaged over heads and queries) and MobileViT v2 (the context scores
+    of its last separable-attention block, averaged over the pixel positions of a patch).
+
+    Returns:
+        array ``(batch, grid_h, grid_w)`` in [0, 1] (each map scaled to its max).
+
+    Raises:
+        ValueError: the model has neither kind of attention.
+    """
+    import keras
+
+    from .layers import Attention
+
+    images = np.asarray(images)
+    layers = [layer for layer in model.layers if isinstance(layer, Attention) and len(layer.input.shape) == 3]
+    if layers:
+        layer = layers[-1]
+        tokens = keras.Model(_single_input(model), layer.input)(images, training=False)
+        _, probs = layer(tokens, training=False, return_attention_scores=True)
+        received = np.asarray(probs, dtype="float32").mean(axis=(1, 2))  # (B, N keys)
+        source = layer.input._keras_history.operation.input  # the map the tokens were reshaped from
+        h, w = source.shape[1:3] if len(source.shape) == 4 else _grid(model, received.shape[-1])
+        maps = received.reshape(-1, h, w)
+    else:
+        from .models.mobilevitv2 import context_scores
+        from .models.mobilevitv2.layers import LinearTransformerBlock
+
+        if not any(isinstance(layer, LinearTransformerBlock) for layer in model.layers):
+            raise ValueError(
+                f"Model '{model.name}' has no attention over a feature map (FastViT's attention stages, "
+                f"MobileViT v2's separable attention) and is not one of {SUPPORTED}."
+            )
+        maps = list(context_scores(model, images).values())[-1].mean(axis=1)
+    return maps / maps.max(axis=(1, 2), keepdims=True)
+
+
 def save_attention_maps(model, images, path, titles=None):
     """Saves a PNG of each image beside its attention-rollout overlay.
 
+    Plain token-sequence transformers show the attention rollout (:func:`attention_rollout`);
+    FastViT and MobileViT v2 show the attention their last attention layer receives
+    (:func:`attention_received`).
+
     Args:
-        model: a ViT-style keras_vit model.
+        model: a keras_vit model with attention probabilities.
         images: raw RGB images ``(batch, H, W, 3)`` in [0, 255], as the model takes them.
         path: output ``.png``; written atomically.
         titles: optional caption per image (e.g. predicted labels).
     """
     images = np.asarray(images)
-    maps = attention_rollout(model, images)
+    try:
+        maps, what = attention_rollout(model, images), "attention rollout"
+    except ValueError as rollout_error:
+        try:
+            maps, what = attention_received(model, images), "attention received"
+        except ValueError:
+            raise rollout_error from None
     n = len(images)
     fig = _figure((5, 2.5 * n))
     axes = fig.subplots(n, 2, squeeze=False)
@@ -149,7 +200,7 @@ def save_attention_maps(model, images, path, titles=None):
         axes[i, 0].set_title(titles[i] if titles else "image", fontsize=8)
         axes[i, 1].imshow(shown)
         axes[i, 1].imshow(maps[i], cmap="jet", alpha=0.5, extent=(-0.5, shown.shape[1] - 0.5, shown.shape[0] - 0.5, -0.5), interpolation="bilinear")
-        axes[i, 1].set_title("attention rollout", fontsize=8)
+        axes[i, 1].set_title(what, fontsize=8)
         for ax in axes[i]:
             ax.axis("off")
     return _save_png(fig, path)

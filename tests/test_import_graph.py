@@ -125,3 +125,16 @@ def test_layers_are_registered_whichever_is_imported_first(order):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_registration_waits_when_a_keras_vit_module_loads_keras():
+    # Keras first imported from inside keras_vit.layers (half executed): registering there would
+    # import keras_vit.layers again. It happens at the next import that starts afterwards.
+    code = ("import keras_vit.layers\n"
+            "import keras, wave\n"
+            "assert keras.saving.get_registered_object('keras_vit>Unfold') is not None\n"
+            "print('ok')\n")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+

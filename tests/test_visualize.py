@@ -34,3 +34,50 @@ def test_hybrid_models_get_a_clear_error():
     model = keras_vit.create_model("mobilevit_xxs", input_shape=(64, 64, 3), num_classes=3)
     with pytest.raises(ValueError, match="ViT and DeiT"):
         attention_scores(model, np.zeros((1, 64, 64, 3), "float32"))
+
+
+@pytest.mark.parametrize("name", ["fastvit_t8", "mobilevitv2_050"])
+def test_hybrid_families_with_attention_get_maps(tmp_path, name):
+    from keras_vit.visualize import attention_received
+
+    spec = keras_vit.get_model_spec(name)
+    # 128 px: MobileViT v2's last transformer then runs on a 2x2 grid of patches, not one.
+    model = keras_vit.create_model(name, **{**spec.tiny, "input_shape": (128, 128, 3)})
+    size = model.inputs[0].shape[1]
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (2, size, size, 3)).astype("float32")
+    maps = attention_received(model, x)
+    assert maps.ndim == 3 and len(maps) == 2 and np.isfinite(maps).all()
+    assert np.allclose(maps.max(axis=(1, 2)), 1.0) and maps.min() >= 0
+    assert not np.allclose(maps[0], maps[0].mean())  # a map, not a constant
+    path = save_attention_maps(model, x, str(tmp_path / f"{name}.png"))
+    assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fastvit_map_is_the_attention_its_last_layer_receives():
+    # Independent of attention_received's bookkeeping: the last Attention layer's probabilities,
+    # averaged over heads and queries, on the positions of the map it attends over.
+    import keras
+
+    from keras_vit.layers import Attention
+    from keras_vit.visualize import attention_received
+
+    spec = keras_vit.get_model_spec("fastvit_t8")
+    model = keras_vit.create_model("fastvit_t8", **spec.tiny)
+    size = model.inputs[0].shape[1]
+    x = np.random.default_rng(1).uniform(0, 255, (1, size, size, 3)).astype("float32")
+    layer = [l for l in model.layers if isinstance(l, Attention)][-1]
+    tokens = keras.Model(model.inputs[0], layer.input)(x)
+    probs = np.asarray(layer(tokens, return_attention_scores=True)[1])
+    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
+    want = probs.mean(axis=(1, 2))[0]
+    got = attention_received(model, x)[0].ravel()
+    np.testing.assert_allclose(got, want / want.max(), rtol=1e-5)
+
+
+def test_models_without_attention_probabilities_get_a_clear_error(tmp_path):
+    spec = keras_vit.get_model_spec("efficientvit_b0")  # ReLU linear attention: no probabilities
+    model = keras_vit.create_model("efficientvit_b0", **spec.tiny)
+    size = model.inputs[0].shape[1]
+    with pytest.raises(ValueError, match="ViT and DeiT"):
+        save_attention_maps(model, np.zeros((1, size, size, 3), "float32"), str(tmp_path / "x.png"))

@@ -36,11 +36,31 @@ def lazy_exports(package, exports, prepare=None):
     return __getattr__, __dir__
 
 
+def _initializing(package):
+    """True while a module of ``package`` is being executed (an import chain is in flight)."""
+    return any(getattr(getattr(module, "__spec__", None), "_initializing", False)
+               for name, module in list(sys.modules.items()) if name == package or name.startswith(package + "."))
+
+
+class _WhenIdle:
+    """A ``sys.meta_path`` finder that runs ``callback`` at the first import that starts once no
+    module of ``package`` is being executed any more; it finds nothing itself."""
+
+    def __init__(self, package, callback):
+        self.package, self.callback = package, callback
+
+    def find_spec(self, fullname, path=None, target=None):
+        if not _initializing(self.package) and self in sys.meta_path:
+            sys.meta_path.remove(self)
+            self.callback()
+        return None
+
+
 class _AfterImport:
     """A ``sys.meta_path`` finder that runs ``callback`` once module ``name`` has been imported."""
 
-    def __init__(self, name, callback):
-        self.name, self.callback = name, callback
+    def __init__(self, name, callback, defer_while=None):
+        self.name, self.callback, self.defer_while = name, callback, defer_while
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != self.name:
@@ -48,8 +68,16 @@ class _AfterImport:
         sys.meta_path.remove(self)  # once; and the lookup below must not find us again
         spec = importlib.util.find_spec(fullname)
         if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _CallbackLoader(spec.loader, self.callback)
+            spec.loader = _CallbackLoader(spec.loader, self._run)
         return spec
+
+    def _run(self):
+        if self.defer_while and _initializing(self.defer_while):
+            # The module was imported from inside a half-executed module of `defer_while`: running
+            # the callback now could import that module again. Run it at the next import instead.
+            sys.meta_path.insert(0, _WhenIdle(self.defer_while, self.callback))
+        else:
+            self.callback()
 
 
 class _CallbackLoader:
@@ -70,8 +98,12 @@ class _CallbackLoader:
         return getattr(self._loader, name)
 
 
-def after_import(name, callback):
+def after_import(name, callback, defer_while=None):
     """Call ``callback()`` now if module ``name`` is imported, else right after its first import.
+
+    ``defer_while``: a package whose modules the callback imports. When ``name`` is first imported
+    from inside one of them (mid-execution), the callback waits for the next import that starts
+    after that package's modules have all finished executing.
 
     ``import keras_vit`` uses it to register its layers with Keras as soon as Keras is loaded,
     without loading Keras itself: ``keras-vit --help`` stays fast, and a ``.keras`` file still
@@ -83,4 +115,4 @@ def after_import(name, callback):
     if name in sys.modules:
         callback()
     elif importlib.util.find_spec(name) is not None:
-        sys.meta_path.insert(0, _AfterImport(name, callback))
+        sys.meta_path.insert(0, _AfterImport(name, callback, defer_while))
