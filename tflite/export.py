@@ -133,7 +133,7 @@ def load_keras_model(path):
     """
     import keras
 
-    import keras_vit  # noqa: F401  (registers the serializable layers)
+    import keras_vit.models  # noqa: F401  (registers the serializable layers)
     from keras_vit.weights.readers import check_keras_config
 
     if not os.path.exists(path):
