@@ -199,3 +199,18 @@ def test_export_model_writes_the_names(toy_vit, tmp_path):
     result = export_model(toy_vit, str(tmp_path / "m.tflite"), verify=False, class_names=NAMES)
     assert md.read_metadata(result.path)["class_names"] == NAMES
     assert result.gpu_compatible is True
+
+
+def test_cli_export_names_come_from_data_or_weights(toy_vit):
+    import argparse
+
+    import keras_vit
+
+    args = argparse.Namespace(model="toy.keras", weights=None, data="digits")
+    assert cli._class_names(toy_vit, args) == [str(i) for i in range(10)]
+    args.data = None
+    assert cli._class_names(toy_vit, args) == [f"class_{i}" for i in range(10)]
+    spec = keras_vit.get_model_spec("vit_tiny_patch16_224")
+    imagenet_head = keras_vit.create_model("vit_tiny_patch16_224", **{**spec.tiny, "num_classes": 1000})
+    args = argparse.Namespace(model="vit_tiny_patch16_224", weights="augreg_in21k_ft_in1k", data=None)
+    assert cli._class_names(imagenet_head, args) == md.imagenet_class_names()
