@@ -110,6 +110,14 @@ def main(argv=None):
     if not verbose and argv and argv[0] in SUBCOMMANDS and not {"-h", "--help"} & set(argv):
         filter_native_stderr()
     args = build_parser(argv).parse_args(argv)
+    if getattr(args, "backend", None):
+        # `train --backend`: Keras reads its backend once, when imported, so set it first (or
+        # run the command again in a process on that backend).
+        from keras_vit.training.backend import choose_backend
+
+        code = choose_backend(args.backend, argv[1:])
+        if code is not None:
+            return code
     if args.command != "list":
         register_layers()
     return int(args.func(args) or 0)

@@ -34,6 +34,19 @@ import gc  # noqa: E402
 import pytest  # noqa: E402
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "tensorflow_only: needs the TensorFlow backend (TFLite export, "
+                            "tf.distribute); skipped when KERAS_BACKEND is another backend")
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("tensorflow_only"):
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            pytest.skip(f"TensorFlow backend only, not {keras.backend.backend()}")
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _free_models_between_modules():
     """Drop Keras' global state and collect garbage after each test module: the suite builds

@@ -46,10 +46,18 @@ def add_train_arguments(parser):
                         metavar="KEY=VALUE",
                         help="override any recipe key; VALUE is JSON when it parses "
                              "(e.g. --set mixup_alpha=0.2 --set 'model_overrides={\"depth\":6}')")
+    parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"),
+                        help="Keras backend to train on (default: KERAS_BACKEND, else tensorflow); "
+                             "the export runs on TensorFlow")
     parser.add_argument("--strategy", default="auto",
-                        choices=("auto", "one_device", "mirrored", "multi_worker", "tpu"))
+                        choices=("auto", "one_device", "mirrored", "multi_worker", "tpu"),
+                        help="TensorFlow: the tf.distribute strategy. JAX: keras.distribution "
+                             "DataParallel over all local devices (auto, mirrored, tpu), the "
+                             "first device (one_device) or every process's devices "
+                             "(multi_worker, --workers). PyTorch: one device")
     parser.add_argument("--workers", help="multi_worker without TF_CONFIG: comma-separated "
-                                          "host:port of all workers, same on every machine")
+                                          "host:port of all workers, same on every machine "
+                                          "(JAX: the first is the coordinator)")
     parser.add_argument("--worker-index", type=int, help="this machine's index in --workers")
     parser.add_argument("--tpu", help="TPU name or grpc:// address ('' for a TPU VM)")
     parser.add_argument("--export", action="store_true",
@@ -139,6 +147,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="keras-vit train", description=__doc__.splitlines()[0])
     add_train_arguments(parser)
     args = parser.parse_args(argv)
+    if args.backend:
+        from .backend import choose_backend
+
+        code = choose_backend(args.backend, sys.argv[1:] if argv is None else list(argv))
+        if code is not None:
+            return code
     import keras_vit.models  # noqa: F401  (registers every family and layer with Keras)
 
     return run_train(args)

@@ -33,10 +33,37 @@ def _atomic_json(path, value):
 
 def logits_function(model, output_fn=None):
     """``model``'s logits at inference as a ``tf.function`` traced once for every batch size
-    (the last batch of a split is smaller, and a trace costs seconds)."""
+    (the last batch of a split is smaller, and a trace costs seconds); on JAX and PyTorch a
+    function returning NumPy logits."""
     output_fn = output_fn or (lambda y: y)
+    if keras.backend.backend() != "tensorflow":
+        return _backend_logits_function(model, output_fn)
     return tf.function(lambda x: output_fn(model(x, training=False)),
                        input_signature=[tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)])
+
+
+def _backend_logits_function(model, output_fn):
+    """JAX and PyTorch: the logits as a float32 NumPy array; on JAX one ``jax.jit`` of
+    ``stateless_call`` reading the variables' current values (traced once per batch size)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        @jax.jit
+        def forward(trainable, non_trainable, x):
+            outputs, _ = model.stateless_call(trainable, non_trainable, x, training=False)
+            return output_fn(outputs)
+
+        def run(x):
+            return forward([v.value for v in model.trainable_variables],
+                           [v.value for v in model.non_trainable_variables], np.asarray(x))
+    else:
+        import torch
+
+        def run(x):
+            with torch.no_grad():
+                return output_fn(model(np.asarray(x), training=False))
+
+    return lambda x: np.asarray(keras.ops.convert_to_numpy(run(x)), "float32")
 
 
 def evaluate_logits(forward, dataset):
@@ -46,7 +73,16 @@ def evaluate_logits(forward, dataset):
     """
     loss, preds, labels = 0.0, [], []
     for x, y in dataset:
-        logits = tf.cast(forward(x), tf.float32)
+        logits = forward(x)
+        if isinstance(logits, np.ndarray):  # JAX, PyTorch: the same cross-entropy in NumPy
+            y = y.numpy()
+            shifted = logits - logits.max(axis=-1, keepdims=True)
+            log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+            loss += float(-(y * log_probs).sum())
+            preds.append(np.argmax(logits, axis=-1))
+            labels.append(np.argmax(y, axis=-1))
+            continue
+        logits = tf.cast(logits, tf.float32)
         loss += float(tf.reduce_sum(keras.losses.categorical_crossentropy(y, logits, from_logits=True)))
         preds.append(np.argmax(logits.numpy(), axis=-1))
         labels.append(np.argmax(y.numpy(), axis=-1))

@@ -23,7 +23,8 @@ from .augment import Augmenter
 from .data import load_dataset, make_pipeline
 from .defaults import resolve_recipe
 from .distill import Distiller, load_teacher, merge_student_outputs
-from .distribute import default_mixed_precision_policy, get_strategy, worker_info
+from .backend import get_distribution, worker_info
+from .distribute import default_mixed_precision_policy, get_strategy  # noqa: F401  (get_strategy: re-exported)
 from .optim import build_optimizer
 from .monitor import BestOnValidation, EveryNEpochs, Progress, evaluate_logits, logits_function
 from .recipe import Recipe
@@ -186,8 +187,9 @@ def prepare(recipe=None, output_dir="runs/train", *, model=None, teacher=None,
             **overrides):
     """Set up a run (see :func:`train` for the arguments); returns a :class:`Run`."""
     if isinstance(strategy, str):
-        # First: a multi-worker strategy must exist before any other TensorFlow op runs.
-        strategy = get_strategy(strategy, workers=workers, worker_index=worker_index, tpu=tpu)
+        # First: a multi-worker strategy must exist before any other TensorFlow op runs (on
+        # JAX: keras.distribution.initialize before any computation).
+        strategy = get_distribution(strategy, workers=workers, worker_index=worker_index, tpu=tpu)
     recipe = resolve_recipe(recipe, **overrides)
     index, num_workers, is_chief = worker_info(strategy)
     # Non-chief workers must still run every collective, but write to a private folder.
@@ -338,9 +340,10 @@ def finish(run, export=False):
         "num_train": run.splits.num_train, "num_val": run.splits.num_val,
         "num_test": run.splits.num_test,
         "num_params": int(student.count_params()), "seed": recipe.seed,
-        "strategy": type(run.strategy).__name__, "replicas": run.strategy.num_replicas_in_sync,
+        "strategy": getattr(run.strategy, "kind", type(run.strategy).__name__), "replicas": run.strategy.num_replicas_in_sync,
         "workers": run.num_workers, "precision": run.precision,
         "keras_version": keras.__version__, "tensorflow_version": tf.__version__,
+        "backend": keras.backend.backend(),
     }
     for key in ("val_accuracy", "val_loss", "accuracy", "loss"):
         if history.get(key):
@@ -354,7 +357,8 @@ def finish(run, export=False):
                                      os.path.join(output_dir, "confusion_matrix.png"))
         metrics["confusion_matrix"] = matrix.tolist()
         if export:
-            from .export import export_and_compare
+            # On JAX and PyTorch the export runs in a TensorFlow process, from model.keras.
+            from .backend import export_and_compare
 
             started = time.time()
             test_images = np.concatenate([x.numpy() for x, _ in run.test_ds])

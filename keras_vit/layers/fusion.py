@@ -97,16 +97,16 @@ def _tensorflow():
 def tokenwise(fn, x, training=None):
     """``fn(x)`` for an ``fn`` that acts on the last axis only, computed on ``x`` as ``(-1, C)``.
 
-    Training steps (``training=True``), inputs of rank 2 and inputs with an unknown non-batch
-    dimension are passed to ``fn`` unchanged: the fusion is an inference rewrite, and training
-    graphs stay exactly Keras' (the backward pass gains nothing from it; on MobileViT-XXS the
-    reshapes cost ~7% of a training step).
+    Other backends than TensorFlow, training steps (``training=True``), inputs of rank 2 and
+    inputs with an unknown non-batch dimension are passed to ``fn`` unchanged: the fusion is an
+    inference rewrite for oneDNN, and training graphs stay exactly Keras' (the backward pass
+    gains nothing from it; on MobileViT-XXS the reshapes cost ~7% of a training step).
 
     Example:
         >>> y = tokenwise(dense, tokens)  # (B, N, C) -> (B, N, units), one 2-D MatMul
     """
     shape = tuple(x.shape)
-    if not FUSE or training or len(shape) <= 2 or any(d is None for d in shape[1:]):
+    if not _tensorflow() or training or len(shape) <= 2 or any(d is None for d in shape[1:]):
         return fn(x)
     y = fn(ops.reshape(x, (-1, shape[-1])))
     return ops.reshape(y, (-1,) + shape[1:-1] + (y.shape[-1],))
