@@ -407,12 +407,9 @@ def write_metadata(path, class_names=None, **kwargs):
 
 
 def _package_version():
-    try:
-        from importlib.metadata import version
+    import keras_vit
 
-        return version("keras-vit")
-    except Exception:  # not installed (a source checkout on sys.path): the version is unknown
-        return None
+    return getattr(keras_vit, "__version__", None)
 
 
 def for_export(model_bytes, model, class_names=None):
