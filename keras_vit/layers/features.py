@@ -68,12 +68,32 @@ def level_name(reduction):
     return f"P{n}"
 
 
-def pyramid(model, levels, out_indices=None):
-    """The feature model: ``levels`` is a list of ``(tensor, reduction, layer_name)``.
+def producer_name(tensor):
+    """Name of the layer that produced a symbolic ``tensor`` (for a level's ``layer_name``)."""
+    return tensor._keras_history.operation.name
+
+
+def recorded_levels(model):
+    """The pyramid levels ``[(tensor, reduction, layer_name)]`` the backbone recorded while
+    ``model`` was built (see :class:`keras_vit.layers.classifier.Backbone`)."""
+    levels = getattr(model, "pyramid_levels", None)
+    if levels is None:
+        raise ValueError(
+            f"Model '{model.name}' has no recorded feature levels: build it with a keras_vit builder "
+            "(e.g. create_model(name, features_only=True)); a model loaded from a file does not keep them."
+        )
+    return list(levels)
+
+
+def pyramid(model, levels=None, out_indices=None):
+    """The feature model: ``levels`` is a list of ``(tensor, reduction, layer_name)``
+    (default: the levels the backbone recorded while ``model`` was built).
 
     ``out_indices`` picks entries of ``levels`` (default: all). Returns a functional model
     whose output is ``{"P<n>": map}`` and whose ``feature_info`` lists the chosen levels.
     """
+    if levels is None:
+        levels = recorded_levels(model)
     chosen = list(range(len(levels))) if out_indices is None else list(out_indices)
     for i in chosen:
         if not -len(levels) <= i < len(levels):

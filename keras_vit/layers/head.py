@@ -59,19 +59,21 @@ def map_head(x, *, num_classes, include_top, pooling, drop_rate=0.0, classifier_
     return x
 
 
-def token_head(x, *, num_classes, include_top, pooling, global_pool, num_prefix_tokens, fc_norm, layer_norm_epsilon, drop_rate, classifier_activation, distilled=False):
+def token_head(x, *, num_classes, include_top, pooling, global_pool, num_prefix_tokens, fc_norm, layer_norm_epsilon, drop_rate, classifier_activation, distilled=False, final_norm=True):
     """Final norm, pooling and classifier of a network ending in a token sequence.
 
     ``fc_norm`` follows timm: the final LayerNorm is applied after average pooling instead
     of before it (``None``: when pooling is avg). ``distilled`` (DeiT): a second head reads the
     distillation token and the output is the mean of both heads' logits, as the DeiT reference
     does at inference. ``include_top=False`` with ``pooling=None`` returns the normalized tokens.
+    ``final_norm=False``: the backbone applied the final norm itself (PVT, whose last pyramid
+    level is the normalized tokens).
     """
     if pooling not in (None, "token", "avg"):
         raise ValueError(f"pooling must be None, 'token' or 'avg', got {pooling!r}.")
     pool = pooling or (global_pool if include_top else None)
     use_fc_norm = (pool == "avg") if fc_norm is None else fc_norm
-    if not use_fc_norm:
+    if not use_fc_norm and final_norm:
         x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="norm")(x)
     if pool is None:
         return x

@@ -14,17 +14,10 @@ released models). Everything is built from the shared layers; the only BEiT-spec
 import keras
 from keras import layers, ops
 
-from ...layers import (
-    Attention,
-    ClassToken,
-    PatchEmbedding,
-    PositionEmbedding,
-    RelativePositionBias,
-    TransformerBlock,
-    drop_path_rates,
-    image_input,
-    token_head,
-)
+from ...layers import Attention, ClassToken, PatchEmbedding, PositionEmbedding, RelativePositionBias, TransformerBlock
+from ...layers.classifier import Backbone, image_classifier
+from ..vit.model import features as vit_features
+from ..vit.model import transformer_blocks
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")
@@ -47,7 +40,9 @@ class SharedRelativePositionBias(RelativePositionBias):
         return (1, self.num_heads, n, n)
 
 
+@image_classifier(name="beit", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 def Beit(
+    x,
     *,
     input_shape=(224, 224, 3),
     patch_size=16,
@@ -66,15 +61,6 @@ def Beit(
     attn_drop_rate=0.0,
     drop_path_rate=0.0,
     layer_norm_epsilon=1e-6,
-    num_classes=1000,
-    include_top=True,
-    include_preprocessing=True,
-    mean=(0.5, 0.5, 0.5),
-    std=(0.5, 0.5, 0.5),
-    channel_order="rgb",
-    pooling=None,
-    classifier_activation=None,
-    name="beit",
 ):
     """Builds a BEiT as a functional ``keras.Model``.
 
@@ -94,15 +80,18 @@ def Beit(
         layer_norm_epsilon: LayerNorm epsilon (1e-6, timm's; transformers' configs say 1e-12,
             which differs from it by far less than float32 parity needs).
         num_classes, include_top, pooling, classifier_activation: see ``create_model``.
-        include_preprocessing, mean, std, channel_order: in-model input normalization.
+        include_preprocessing, mean, std, channel_order: in-model input normalization
+            (default mean and std 0.5).
         name: model name.
+
+    The trunk, head and prologue are ViT's (:func:`keras_vit.models.vit.model.transformer_blocks`,
+    the shared wrapper); BEiT gives its blocks' attention.
 
     Example:
         >>> model = Beit(input_shape=(32, 32, 3), patch_size=8, embed_dim=64, depth=2, num_heads=2, num_classes=10)
     """
     if global_pool not in ("token", "avg"):
         raise ValueError(f"global_pool must be 'token' or 'avg', got {global_pool!r}.")
-    inputs, x = image_input(input_shape, include_preprocessing=include_preprocessing, mean=mean, std=std, channel_order=channel_order)
     x = PatchEmbedding(patch_size, embed_dim, name="patch_embed")(x)
     x = ClassToken(name="cls_token")(x)
     grid = PatchEmbedding.grid_size(input_shape, patch_size)
@@ -112,8 +101,8 @@ def Beit(
     shared = None
     if use_shared_rel_pos_bias:
         shared = SharedRelativePositionBias(grid, num_heads, num_prefix_tokens=1, name="rel_pos_bias")(x)
-    rates = drop_path_rates(drop_path_rate, depth)
-    for i in range(depth):
+
+    def block(i, rate):
         position_bias = RelativePositionBias(grid, num_heads, num_prefix_tokens=1, name="relative_position_bias") if use_rel_pos_bias else None
         attention = Attention(
             num_heads,
@@ -123,30 +112,37 @@ def Beit(
             position_bias=position_bias,
             name="attn",
         )
-        block = TransformerBlock(
+        return TransformerBlock(
             num_heads,
             mlp_ratio=mlp_ratio,
             drop_rate=drop_rate,
-            drop_path_rate=rates[i],
+            drop_path_rate=rate,
             layer_scale_init=layer_scale_init,
             layer_norm_epsilon=layer_norm_epsilon,
             attention=attention,
             name=f"blocks_{i}",
         )
-        x = block(x) if shared is None else block(x, attention_bias=shared)
-    outputs = token_head(
+
+    x, levels = transformer_blocks(
         x,
-        num_classes=num_classes,
-        include_top=include_top,
-        pooling=pooling,
+        depth,
+        grid=grid,
+        patch_size=patch_size,
+        num_prefix_tokens=1,
+        block=block,
+        drop_path_rate=drop_path_rate,
+        call=None if shared is None else (lambda layer, tokens: layer(tokens, attention_bias=shared)),
+    )
+    return Backbone(
+        x,
+        levels,
+        head="token",
         global_pool=global_pool,
         num_prefix_tokens=1,
         fc_norm=fc_norm,
         layer_norm_epsilon=layer_norm_epsilon,
         drop_rate=drop_rate,
-        classifier_activation=classifier_activation,
     )
-    return keras.Model(inputs, outputs, name=name)
 
 
 def features(model, out_indices=None):
@@ -155,6 +151,4 @@ def features(model, out_indices=None):
     ``out_indices`` are block indices (default: the last block of each quarter of the depth,
     2, 5, 8, 11 of 12); the maps are raw block outputs.
     """
-    from ..vit.model import features as vit_features
-
     return vit_features(model, out_indices)

@@ -7,11 +7,11 @@ Images are cut into patches, linearly embedded, a class token is prepended, lear
 embeddings are added, and a stack of pre-norm transformer blocks runs over the sequence. The
 class token (or the mean of the patch tokens) feeds a linear classifier.
 """
-import keras
 from keras import layers
 
-from ...layers import ClassToken, PatchEmbedding, PositionEmbedding, TransformerBlock, drop_path_rates, image_input, token_head
-from ...layers.features import TokensToMap, pyramid, rescale_map
+from ...layers import ClassToken, PatchEmbedding, PositionEmbedding, TransformerBlock, drop_path_rates
+from ...layers.classifier import Backbone, image_classifier
+from ...layers.features import TokensToMap, pyramid, recorded_levels, rescale_map
 
 
 def distillation_outputs(model):
@@ -33,7 +33,9 @@ def distillation_outputs(model):
     return keras.Model(model.inputs, heads, name=f"{model.name}_distillation")
 
 
+@image_classifier(name="vit", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 def VisionTransformer(
+    x,
     *,
     input_shape=(224, 224, 3),
     patch_size=16,
@@ -52,15 +54,6 @@ def VisionTransformer(
     attn_drop_rate=0.0,
     drop_path_rate=0.0,
     layer_norm_epsilon=1e-6,
-    num_classes=1000,
-    include_top=True,
-    include_preprocessing=True,
-    mean=(0.5, 0.5, 0.5),
-    std=(0.5, 0.5, 0.5),
-    channel_order="rgb",
-    pooling=None,
-    classifier_activation=None,
-    name="vit",
 ):
     """Builds a ViT as a functional ``keras.Model``.
 
@@ -79,53 +72,77 @@ def VisionTransformer(
             depth (increasing linearly over blocks up to ``drop_path_rate``).
         layer_norm_epsilon: LayerNorm epsilon.
         num_classes, include_top, pooling, classifier_activation: see ``create_model``.
-        include_preprocessing, mean, std, channel_order: in-model input normalization.
+        include_preprocessing, mean, std, channel_order: in-model input normalization
+            (default mean and std 0.5).
         name: model name.
+
+    The head and preprocessing keywords are the shared wrapper's
+    (:func:`keras_vit.layers.classifier.image_classifier`); ``VisionTransformer.backbone``
+    is the backbone alone.
 
     Example:
         >>> model = VisionTransformer(input_shape=(32, 32, 3), patch_size=4, embed_dim=64, depth=2, num_heads=2, num_classes=10)
     """
     if global_pool not in ("token", "avg"):
         raise ValueError(f"global_pool must be 'token' or 'avg', got {global_pool!r}.")
-    inputs, x = image_input(input_shape, include_preprocessing=include_preprocessing, mean=mean, std=std, channel_order=channel_order)
-    x = PatchEmbedding(patch_size, embed_dim, name="patch_embed")(x)
-    num_prefix_tokens = 0
     if distilled and not class_token:
         raise ValueError("distilled=True needs class_token=True (DeiT prepends both tokens).")
+    x = PatchEmbedding(patch_size, embed_dim, name="patch_embed")(x)
+    num_prefix_tokens = 0
     if class_token:
         x = ClassToken(use_distillation_token=distilled, name="cls_token")(x)
         num_prefix_tokens = 2 if distilled else 1
     grid = PatchEmbedding.grid_size(input_shape, patch_size)
     x = PositionEmbedding(grid_size=grid, num_prefix_tokens=num_prefix_tokens, name="pos_embed")(x)
     x = layers.Dropout(drop_rate, name="pos_drop")(x)
-    rates = drop_path_rates(drop_path_rate, depth)
-    for i in range(depth):
-        x = TransformerBlock(
+    x, levels = transformer_blocks(
+        x,
+        depth,
+        grid=grid,
+        patch_size=patch_size,
+        num_prefix_tokens=num_prefix_tokens,
+        block=lambda i, rate: TransformerBlock(
             num_heads,
             mlp_ratio=mlp_ratio,
             qkv_bias=qkv_bias,
             qk_scale=qk_scale,
             drop_rate=drop_rate,
             attn_drop_rate=attn_drop_rate,
-            drop_path_rate=rates[i],
+            drop_path_rate=rate,
             layer_scale_init=layer_scale_init,
             layer_norm_epsilon=layer_norm_epsilon,
             name=f"blocks_{i}",
-        )(x)
-    outputs = token_head(
+        ),
+        drop_path_rate=drop_path_rate,
+    )
+    return Backbone(
         x,
-        num_classes=num_classes,
-        include_top=include_top,
-        pooling=pooling,
+        levels,
+        head="token",
         global_pool=global_pool,
         num_prefix_tokens=num_prefix_tokens,
         fc_norm=fc_norm,
         layer_norm_epsilon=layer_norm_epsilon,
         drop_rate=drop_rate,
-        classifier_activation=classifier_activation,
         distilled=distilled,
     )
-    return keras.Model(inputs, outputs, name=name)
+
+
+def transformer_blocks(x, depth, *, grid, patch_size, num_prefix_tokens, block, drop_path_rate, call=None):
+    """The plain-ViT trunk that ViT, DeiT and BEiT share: ``depth`` blocks over the tokens.
+
+    ``block(i, drop_path_rate)`` makes block ``i`` (stochastic depth rising linearly);
+    ``call(block, x)`` applies it (default ``block(x)``; BEiT passes a shared bias). Returns
+    the tokens and the pyramid levels: every block's output as a map (prefix tokens
+    dropped) at stride ``patch_size``, from which :func:`features` picks and rescales.
+    """
+    rates = drop_path_rates(drop_path_rate, depth)
+    levels = []
+    for i in range(depth):
+        layer = block(i, rates[i])
+        x = layer(x) if call is None else call(layer, x)
+        levels.append((TokensToMap(grid, num_prefix_tokens, name=f"{layer.name}_map")(x), patch_size, layer.name))
+    return x, levels
 
 
 def features(model, out_indices=None):
@@ -136,22 +153,16 @@ def features(model, out_indices=None):
     timm's ``forward_intermediates`` returns them; block ``out_indices[k]`` is rescaled to
     stride ``patch * 2**(k-2)``.
     """
-    blocks = [layer for layer in model.layers if isinstance(layer, TransformerBlock)]
+    blocks = recorded_levels(model)
     depth = len(blocks)
     indices = [depth // 4 * (k + 1) - 1 for k in range(4)] if out_indices is None else list(out_indices)
     if len(indices) > 4:
         raise ValueError(f"A plain ViT pyramid has at most 4 levels; got out_indices={tuple(indices)}.")
-    embed = model.get_layer("patch_embed")
-    patch = embed.patch_size[0]
-    grid = PatchEmbedding.grid_size(model.input_shape[1:3], embed.patch_size)
-    # Class/distillation tokens, dropped from the maps (none without a ClassToken layer).
-    prefix = next((layer.num_tokens for layer in model.layers if isinstance(layer, ClassToken)), 0)
     levels = []
     for k, index in enumerate(indices):
         if not -depth <= index < depth:
             raise ValueError(f"out_indices {tuple(indices)}: this model has {depth} blocks.")
-        block = blocks[index]
-        fmap = TokensToMap(grid, prefix, name=f"{block.name}_map")(block.output)
+        fmap, patch, block = blocks[index]
         scale = 2.0 ** (k - (len(indices) - 2)) if len(indices) > 1 else 1.0
-        levels.append((rescale_map(fmap, 1 / scale, name=f"{block.name}_rescale"), int(patch * scale), block.name))
+        levels.append((rescale_map(fmap, 1 / scale, name=f"{block}_rescale"), int(patch * scale), block))
     return pyramid(model, levels)
