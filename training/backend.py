@@ -81,6 +81,32 @@ class KerasDistribution:
     def num_processes(self):
         return getattr(self.distribution, "num_processes", 1) if self.distribution is not None else 1
 
+    def default_mixed_precision_policy(self):
+        """What ``mixed_precision: "auto"`` picks on this backend's first device, with the rule of
+        :func:`keras_vit.training.distribute.default_mixed_precision_policy`: bfloat16 on TPUs,
+        GPUs of compute capability >= 8.0 and CPUs with bf16 units; float16 on 7.x GPUs."""
+        import keras
+
+        from .distribute import cpu_has_bf16
+
+        capability = None
+        if keras.backend.backend() == "jax":
+            import jax
+
+            device = jax.devices()[0]
+            if device.platform == "tpu":
+                return "mixed_bfloat16"
+            if device.platform == "gpu":
+                capability = tuple(int(p) for p in str(getattr(device, "compute_capability", "0.0")).split(".")[:2])
+        else:
+            import torch
+
+            if torch.cuda.is_available():
+                capability = torch.cuda.get_device_capability(0)
+        if capability is not None:
+            return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16" if capability >= (7, 0) else None
+        return "mixed_bfloat16" if cpu_has_bf16() else None
+
     def __repr__(self):
         return f"KerasDistribution({self.kind}, {self.num_replicas_in_sync} device(s))"
 

@@ -23,7 +23,7 @@ from .augment import Augmenter
 from .data import load_dataset, make_pipeline
 from .defaults import resolve_recipe
 from .distill import Distiller, load_teacher, merge_student_outputs
-from .backend import get_distribution, worker_info
+from .backend import KerasDistribution, get_distribution, worker_info
 from .distribute import default_mixed_precision_policy, get_strategy  # noqa: F401  (get_strategy: re-exported)
 from .optim import build_optimizer
 from .monitor import BestOnValidation, EveryNEpochs, Progress, evaluate_logits, logits_function
@@ -100,7 +100,9 @@ def compile_for_recipe(model, recipe, steps_per_epoch, teacher=None):
 def _set_precision(recipe, strategy):
     setting = recipe.mixed_precision
     if setting == "auto":
-        policy = default_mixed_precision_policy(strategy)
+        # JAX and PyTorch ask their own devices (a JAX GPU is invisible to a CPU TensorFlow).
+        policy = (strategy.default_mixed_precision_policy() if isinstance(strategy, KerasDistribution)
+                  else default_mixed_precision_policy(strategy))
     elif setting in (True, "true", "on"):
         policy = ("mixed_bfloat16" if isinstance(strategy, tf.distribute.TPUStrategy)
                   else "mixed_float16")
