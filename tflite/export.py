@@ -324,6 +324,42 @@ def check_output(output, format, overwrite=False, protect=()):
     return path
 
 
+def _float32_config(config):
+    """``config`` with every mixed-precision dtype policy replaced by float32."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy" and str(config.get("config", {}).get("name", "")).startswith("mixed_"):
+            return {**config, "config": {**config["config"], "name": "float32"}}
+        return {k: _float32_config(v) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_float32_config(v) for v in config]
+    if isinstance(config, str) and config.startswith("mixed_"):
+        return "float32"
+    return config
+
+
+def float32_model(model):
+    """``model`` itself if it computes in float32, else the same functional model computing in
+    float32 with the same weights (a mixed-precision model keeps float32 variables already).
+
+    Example:
+        >>> exportable = float32_model(model_trained_with_mixed_bfloat16)
+    """
+    import keras
+
+    if all(getattr(layer.dtype_policy, "compute_dtype", "float32") == "float32" for layer in model.layers):
+        return model
+    # Layers that make sublayers take the global policy for them: build under float32 too.
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        clone = keras.Model.from_config(_float32_config(model.get_config()))
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    clone.set_weights(model.get_weights())
+    clone._keras_vit_source = getattr(model, "_keras_vit_source", None)
+    return clone
+
+
 def _dir_size(path):
     if os.path.isfile(path):
         return os.path.getsize(path)
@@ -432,6 +468,7 @@ def export_model(
 
         if isinstance(model, (str, os.PathLike)):
             model = load_keras_model(os.fspath(model))
+        model = float32_model(model)
         check_output(output, "tflite", overwrite, protect=(getattr(model, "_keras_vit_source", None),))
         return export_preset(model, output, preset, representative_data, sample_images, labels,
                              threads=num_threads or 1, overwrite=overwrite, batch_size=batch_size,
@@ -450,6 +487,9 @@ def export_model(
     atomic_io.sweep_stale(os.path.dirname(os.path.abspath(output)))  # what a killed export left here
     if source is not None:
         model = load_keras_model(source)
+    # A model trained under mixed precision exports (and is verified) in float32: TFLite has no
+    # bfloat16 kernels for several ops (GELU's Erfc), and float32 is what every runtime runs.
+    model = float32_model(model)
     image_shape = _model_image_shape(model, input_shape)
     from keras_vit.registry import inference_form
 

@@ -8,6 +8,11 @@ import keras
 import tensorflow as tf
 
 
+#: Augmentation runs on the input pipeline's float32 pixels, whatever mixed-precision policy the
+#: model trains under (under mixed_bfloat16, CutMix otherwise mixed bfloat16 and float32 tensors).
+F32 = dict(dtype="float32")
+
+
 class Augmenter:
     """Training-time augmentation configured by a recipe.
 
@@ -35,27 +40,27 @@ class Augmenter:
         self.num_classes = num_classes
         self.mix_prob = float(mix_prob)
         self.mix_switch_prob = float(mix_switch_prob)
-        self.flip = keras.layers.RandomFlip("horizontal", seed=seed) if hflip else None
+        self.flip = keras.layers.RandomFlip("horizontal", seed=seed, **F32) if hflip else None
         self.randaugment = (
             keras.layers.RandAugment(value_range=(0, 255), num_ops=int(randaugment_ops),
-                                     factor=float(randaugment_magnitude), seed=seed + 1)
+                                     factor=float(randaugment_magnitude), seed=seed + 1, **F32)
             if randaugment_ops > 0 else None)
         # Small geometric jitter is the augmentation that matters for tiny images (digits).
         self.geometric = [
             layer for layer in (
                 keras.layers.RandomTranslation(random_translate, random_translate,
-                                               fill_mode="constant", seed=seed + 6)
+                                               fill_mode="constant", seed=seed + 6, **F32)
                 if random_translate > 0 else None,
-                keras.layers.RandomRotation(random_rotate, fill_mode="constant", seed=seed + 7)
+                keras.layers.RandomRotation(random_rotate, fill_mode="constant", seed=seed + 7, **F32)
                 if random_rotate > 0 else None)
             if layer is not None]
         # factor=(p, p): Keras samples the probability from the range; a point range is p.
         self.erasing = (
             keras.layers.RandomErasing(factor=(random_erasing, random_erasing),
-                                       value_range=(0, 255), seed=seed + 2)
+                                       value_range=(0, 255), seed=seed + 2, **F32)
             if random_erasing > 0 else None)
-        self.mixup = keras.layers.MixUp(alpha=mixup_alpha, seed=seed + 3) if mixup_alpha > 0 else None
-        self.cutmix = keras.layers.CutMix(factor=cutmix_alpha, seed=seed + 4) if cutmix_alpha > 0 else None
+        self.mixup = keras.layers.MixUp(alpha=mixup_alpha, seed=seed + 3, **F32) if mixup_alpha > 0 else None
+        self.cutmix = keras.layers.CutMix(factor=cutmix_alpha, seed=seed + 4, **F32) if cutmix_alpha > 0 else None
         self._rng = tf.random.Generator.from_seed(seed + 5)
 
     @classmethod
