@@ -55,6 +55,8 @@ setup(
         "train": ["scikit-learn", "matplotlib", "tensorflow-datasets", "importlib_resources",
                   "tensorboard"],
         "tflite": ["ai-edge-litert"],
+        # create_model("hf://user/repo") and sharing a run on the Hugging Face Hub.
+        "hub": ["huggingface_hub"],
         "dev": [
             # Below 9.2: pytest 9.2 keeps node ids where pytest-xdist 3.8's `--dist loadgroup`
             # cannot tag them, so `xdist_group` stops grouping (the int8 tests' trained models
@@ -77,6 +79,8 @@ setup(
             "transformers",
             # The README's segmentation example: keras-hub's DeepLabV3 head on our pyramids.
             "keras-hub",
+            # create_model("hf://...") is tested against a prepared local Hub cache.
+            "huggingface_hub",
             # The documentation site, built with `mkdocs build --strict` in CI.
             "mkdocs-material",
             "mkdocstrings[python]",
