@@ -37,7 +37,7 @@ class ParamGroup:
 
 
 def layer_ids(paths, group_matcher):
-    """Layer id of every variable path under a timm-style ``group_matcher``.
+    r"""Layer id of every variable path under a timm-style ``group_matcher``.
 
     The matcher is an ordered dict ``{group name: spec}``; a spec is one regex, or a list of
     ``(regex, suffix)``. A path gets the ordinal ``(index of its group, *integers captured by

@@ -128,8 +128,9 @@ def load_keras_model(path):
     """Load a `.keras` file with keras_vit's layers registered, in Keras' safe mode.
 
     Raises:
-        FileNotFoundError: no such file. ValueError: not a loadable `.keras` file, or one whose
-        config names code (Lambda layers, functions such as ``os.system``).
+        FileNotFoundError: no such file.
+        ValueError: not a loadable `.keras` file, or one whose config names code (Lambda
+            layers, functions such as ``os.system``).
     """
     import keras
 
@@ -448,10 +449,11 @@ def export_model(
         ``result.passed``.
 
     Raises:
-        ValueError: bad arguments or data. OutputError (a ValueError): the output would replace
-        something that is not an earlier export (see :func:`check_output`). ConversionError:
-        conversion failed or needed non-builtin ops (nothing is written then). OSError: the
-        disk is full or read-only (nothing is left behind).
+        ValueError: bad arguments or data.
+        OutputError: (a ValueError) the output would replace something that is not an earlier
+            export (see :func:`check_output`).
+        ConversionError: conversion failed or needed non-builtin ops (nothing is written then).
+        OSError: the disk is full or read-only (nothing is left behind).
 
     Example:
         >>> result = export_model(model, "vit_int8.tflite", quantize="int8",
