@@ -7,7 +7,7 @@ import socket
 import numpy as np
 import pytest
 
-from keras_vit.training import cli, trainer
+from keras_vit.training import trainer
 from keras_vit.training.cli import main
 from tests.training.helpers import TINY_RECIPE
 
