@@ -164,3 +164,61 @@ class SiLU(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+
+def _foldable_layer_norm(layer, x, training):
+    axis = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+    return (_tensorflow() and not training and not layer.rms_scaling and x.dtype == "float32"
+            and layer.compute_dtype == "float32" and [a % len(x.shape) for a in axis] == [len(x.shape) - 1])
+
+
+def _folded_layer_norm(layer, x):
+    import tensorflow as tf
+
+    mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
+    inv = tf.math.rsqrt(variance + layer.epsilon)
+    y = x * inv + (-mean * inv)
+    if layer.scale:
+        y = y * ops.convert_to_tensor(layer.gamma)
+    if layer.center:
+        y = y + ops.convert_to_tensor(layer.beta)
+    return y
+
+
+def layer_norm(layer, x, training=None):
+    """``layer(x)`` for a built ``keras.layers.LayerNormalization``, at inference on TensorFlow in
+    the form TFLite's converter folds into the next matrix multiply.
+
+    Keras computes ``x * (rsqrt(var + eps) * gamma) + (beta - mean * rsqrt(var + eps) * gamma)``:
+    the scale mixes per-token statistics with per-channel weights, so five full-size element-wise
+    ops remain in the TFLite file (three MUL, two ADD). Here the statistics are applied first,
+    ``x * r + (-mean * r)`` with ``r`` per token (two full-size ops), then ``* gamma + beta``,
+    which the converter folds into the FULLY_CONNECTED or CONV_2D that follows (litert-torch's
+    files have the same form). On XNNPACK, one thread, LayerNorm + qkv at MobileViT-XXS's first
+    block shape (1x32x32x64) took 274 us against 334 us (issue 25). Same values up to float32
+    rounding; training steps, other backends, non-float32 inputs, RMS scaling and axes other
+    than the last take Keras' path unchanged.
+
+    Example:
+        >>> y = layer_norm(self.norm1, x, training)  # inside a block's call()
+    """
+    if not _foldable_layer_norm(layer, x, training):
+        return layer(x)
+    return _folded_layer_norm(layer, x)
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class LayerNormalization(layers.LayerNormalization):
+    """``keras.layers.LayerNormalization`` whose inference on TensorFlow is :func:`layer_norm`'s form.
+
+    Same arguments, variables and checkpoints as Keras' layer; training steps use Keras' path.
+
+    Example:
+        >>> x = LayerNormalization(epsilon=1e-5, name="stages_2_1_norm")(x)
+    """
+
+    def call(self, inputs, training=None):
+        if not _foldable_layer_norm(self, inputs, training):
+            return super().call(inputs)
+        return _folded_layer_norm(self, inputs)

@@ -22,6 +22,7 @@ import keras
 from keras import layers, ops
 
 from ...layers import TransformerBlock
+from ...layers.fusion import layer_norm
 
 
 def _pair(value):
@@ -193,6 +194,17 @@ class MobileViTTransformerBlock(TransformerBlock):
         if input_shape[1] % ph or input_shape[2] % pw:
             raise ValueError(f"{self.name}: map size {input_shape[1:3]} is not a multiple of the patch {self.patch_size}.")
         super().build(input_shape)
+
+    def call(self, x, training=None, return_attention_scores=False, **attention_kwargs):
+        # The parent's computation; the norms through fusion.layer_norm, whose inference form
+        # TFLite folds into qkv and fc1 (two full-size ops per norm instead of five).
+        attn_out = self._attention(layer_norm(self.norm1, x, training), training, return_attention_scores,
+                                   **attention_kwargs)
+        if return_attention_scores:
+            attn_out, scores = attn_out
+        x = self._residual(x, attn_out, self.ls1, training)
+        x = self._residual(x, self.mlp(layer_norm(self.norm2, x, training), training=training), self.ls2, training)
+        return (x, scores) if return_attention_scores else x
 
     def _attention(self, x, training, return_attention_scores, **attention_kwargs):
         """Attention within patch pixels; scores are ``(B * P, heads, N, N)`` in Unfold's order."""

@@ -20,7 +20,7 @@ from keras import layers
 
 from ...layers import DropPath, drop_path_rates, image_input, map_head
 from ...layers.features import pyramid
-from ...layers.fusion import BatchNormalization, SiLU
+from ...layers.fusion import BatchNormalization, LayerNormalization, SiLU
 from .layers import MobileViTTransformerBlock, Resize, patch_grid_size
 
 
@@ -89,7 +89,8 @@ def mobilevit_block(x, transformer_dim, depth, *, patch_size, num_heads, mlp_rat
             activation="swish",
             name=f"{name}_transformer_{i}",
         )(x)
-    x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name=f"{name}_norm")(x)
+    # Inference form that TFLite folds into conv_proj (fusion.layer_norm); same variables.
+    x = LayerNormalization(epsilon=layer_norm_epsilon, name=f"{name}_norm")(x)
     if padded != size:
         x = Resize(size, name=f"{name}_resize_back")(x)
     x = conv_bn(x, channels, 1, epsilon=epsilon, name=f"{name}_conv_proj")
