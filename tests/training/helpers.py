@@ -24,6 +24,8 @@ TINY_RECIPE = {
     "cutmix_alpha": 0.0,
     "random_erasing": 0.0,
     "hflip": False,
+    # The tests compare float32 numerics ("auto" picks mixed_bfloat16 on CPUs with AMX/AVX512-BF16).
+    "mixed_precision": "float32",
 }
 
 
