@@ -25,7 +25,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from ...layers import Attention, RelativePositionBias, TransformerBlock, drop_path_rates, image_input, map_head
+from ...layers import Attention, RelativePositionBias, TransformerBlock, drop_path_rates
+from ...layers.classifier import Backbone, image_classifier
 from ...layers.embedding import PatchEmbedding
 from ...layers.features import pyramid
 
@@ -224,7 +225,9 @@ class PatchMerging(layers.Layer):
         return config
 
 
+@image_classifier(name="swin", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 def SwinTransformer(
+    x,
     *,
     input_shape=(224, 224, 3),
     patch_size=4,
@@ -239,15 +242,6 @@ def SwinTransformer(
     drop_rate=0.0,
     attn_drop_rate=0.0,
     drop_path_rate=0.0,
-    num_classes=1000,
-    include_top=True,
-    include_preprocessing=True,
-    mean=(0.485, 0.456, 0.406),
-    std=(0.229, 0.224, 0.225),
-    channel_order="rgb",
-    pooling=None,
-    classifier_activation=None,
-    name="swin",
 ):
     """Builds a Swin Transformer as a functional ``keras.Model``.
 
@@ -274,12 +268,12 @@ def SwinTransformer(
     """
     if len(depths) != len(num_heads):
         raise ValueError(f"depths {depths} and num_heads {num_heads} need one entry per stage.")
-    inputs, x = image_input(input_shape, include_preprocessing=include_preprocessing, mean=mean, std=std, channel_order=channel_order)
     x = PatchEmbedding(patch_size, embed_dim, flatten=False, name="patch_embed")(x)
     x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="patch_embed_norm")(x)
     x = layers.Dropout(drop_rate, name="pos_drop")(x)
     window = _pair(window_size)
     rates = drop_path_rates(drop_path_rate, sum(depths))
+    levels = []  # each stage's last block, before the final norm (timm's feature_info)
     for i, (depth, heads) in enumerate(zip(depths, num_heads)):
         if i > 0:
             x = PatchMerging(2 * x.shape[-1], layer_norm_epsilon=layer_norm_epsilon, name=f"layers_{i}_downsample")(x)
@@ -298,9 +292,9 @@ def SwinTransformer(
                 layer_norm_epsilon=layer_norm_epsilon,
                 name=f"layers_{i}_blocks_{j}",
             )(x)
+        levels.append((x, _pair(patch_size)[0] * 2**i, f"layers_{i}"))
     x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="norm")(x)
-    x = map_head(x, num_classes=num_classes, include_top=include_top, pooling=pooling, drop_rate=drop_rate, classifier_activation=classifier_activation)
-    return keras.Model(inputs, x, name=name)
+    return Backbone(x, levels, drop_rate=drop_rate)
 
 
 def features(model, out_indices=None):
@@ -309,13 +303,4 @@ def features(model, out_indices=None):
     As timm's ``feature_info`` (modules ``layers.0`` … ``layers.3``): the last block's map of
     each stage, before the final norm. ``out_indices`` index the stages.
     """
-    levels, reduction = [], model.get_layer("patch_embed").patch_size[0]
-    stage = 0
-    while True:
-        blocks = [layer for layer in model.layers if layer.name.startswith(f"layers_{stage}_blocks_")]
-        if not blocks:
-            break
-        last = max(blocks, key=lambda layer: int(layer.name.rsplit("_", 1)[1]))
-        levels.append((last.output, reduction * 2**stage, f"layers_{stage}"))
-        stage += 1
-    return pyramid(model, levels, out_indices)
+    return pyramid(model, out_indices=out_indices)
