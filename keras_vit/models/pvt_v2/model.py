@@ -16,7 +16,8 @@ follow timm's modules with ``_`` for ``.`` (``stages_1_blocks_0``).
 import keras
 from keras import layers, ops
 
-from ...layers import Attention, TransformerBlock, drop_path_rates, image_input, map_head
+from ...layers import Attention, TransformerBlock, drop_path_rates
+from ...layers.classifier import Backbone, image_classifier
 from ...layers.features import pyramid
 from ...layers.fusion import tokenwise
 from ...layers.spatial_reduction import SpatialReduction, adaptive_pool_matrix  # noqa: F401  (re-exported)
@@ -140,7 +141,9 @@ def overlap_patch_embed(x, dim, kernel_size, stride, epsilon, name):
     return layers.LayerNormalization(epsilon=epsilon, name=f"{name}_norm")(x)
 
 
+@image_classifier(name="pvt_v2", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 def PyramidVisionTransformerV2(
+    x,
     *,
     input_shape=(224, 224, 3),
     depths=(2, 2, 2, 2),
@@ -156,15 +159,6 @@ def PyramidVisionTransformerV2(
     drop_rate=0.0,
     attn_drop_rate=0.0,
     drop_path_rate=0.0,
-    num_classes=1000,
-    include_top=True,
-    include_preprocessing=True,
-    mean=(0.485, 0.456, 0.406),
-    std=(0.229, 0.224, 0.225),
-    channel_order="rgb",
-    pooling=None,
-    classifier_activation=None,
-    name="pvt_v2",
 ):
     """Builds a PVT v2 as a functional ``keras.Model``.
 
@@ -189,8 +183,8 @@ def PyramidVisionTransformerV2(
     stages = len(depths)
     if not len(embed_dims) == len(num_heads) == len(sr_ratios) == len(mlp_ratios) == stages:
         raise ValueError("depths, embed_dims, num_heads, sr_ratios and mlp_ratios need one entry per stage.")
-    inputs, x = image_input(input_shape, include_preprocessing=include_preprocessing, mean=mean, std=std, channel_order=channel_order)
     rates = drop_path_rates(drop_path_rate, sum(depths))
+    levels = []  # each stage's normalized map (timm's feature_info: stages.0 … stages.3)
     for i in range(stages):
         if i == 0:
             x = overlap_patch_embed(x, embed_dims[0], 7, 4, patch_norm_epsilon, "patch_embed")
@@ -203,16 +197,11 @@ def PyramidVisionTransformerV2(
                 layer_norm_epsilon=layer_norm_epsilon, name=f"stages_{i}_blocks_{j}",
             )(x)
         x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name=f"stages_{i}_norm")(x)
-    x = map_head(x, num_classes=num_classes, include_top=include_top, pooling=pooling, drop_rate=drop_rate, classifier_activation=classifier_activation)
-    return keras.Model(inputs, x, name=name)
+        levels.append((x, 4 * 2**i, f"stages_{i}"))
+    return Backbone(x, levels, drop_rate=drop_rate)
 
 
 def features(model, out_indices=None):
     """PVT v2 feature pyramid: each stage's normalized map (strides 4 … 32: ``P2`` … ``P5``),
     as timm's ``feature_info`` (modules ``stages.0`` … ``stages.3``)."""
-    levels, stage = [], 0
-    names = {layer.name for layer in model.layers}
-    while f"stages_{stage}_norm" in names:
-        levels.append((model.get_layer(f"stages_{stage}_norm").output, 4 * 2**stage, f"stages_{stage}"))
-        stage += 1
-    return pyramid(model, levels, out_indices)
+    return pyramid(model, out_indices=out_indices)
