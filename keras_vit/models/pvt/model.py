@@ -13,15 +13,17 @@ Layer names follow the official modules with ``_`` for ``.`` (``patch_embed1_pro
 ``pos_embed1``, ``block1_0/attn/spatial_reduction/sr``), which the transformers checkpoints
 renamed one-to-one.
 """
-import keras
 from keras import layers
 
-from ...layers import Attention, ClassToken, PositionEmbedding, TransformerBlock, drop_path_rates, image_input, token_head
+from ...layers import Attention, ClassToken, PositionEmbedding, TransformerBlock, drop_path_rates
+from ...layers.classifier import Backbone, image_classifier
 from ...layers.features import TokensToMap, pyramid
 from ...layers.spatial_reduction import SpatialReduction
 
 
+@image_classifier(name="pvt", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 def PyramidVisionTransformer(
+    x,
     *,
     input_shape=(224, 224, 3),
     depths=(2, 2, 2, 2),
@@ -37,15 +39,6 @@ def PyramidVisionTransformer(
     drop_rate=0.0,
     attn_drop_rate=0.0,
     drop_path_rate=0.0,
-    num_classes=1000,
-    include_top=True,
-    include_preprocessing=True,
-    mean=(0.485, 0.456, 0.406),
-    std=(0.229, 0.224, 0.225),
-    channel_order="rgb",
-    pooling=None,
-    classifier_activation=None,
-    name="pvt",
 ):
     """Builds a PVT (v1) as a functional ``keras.Model``.
 
@@ -72,8 +65,8 @@ def PyramidVisionTransformer(
     stages = len(depths)
     if not len(embed_dims) == len(num_heads) == len(mlp_ratios) == len(sr_ratios) == len(patch_sizes) == stages:
         raise ValueError("depths, embed_dims, num_heads, mlp_ratios, sr_ratios and patch_sizes need one entry per stage.")
-    inputs, x = image_input(input_shape, include_preprocessing=include_preprocessing, mean=mean, std=std, channel_order=channel_order)
     rates = drop_path_rates(drop_path_rate, sum(depths))
+    levels = []  # transformers' per-stage hidden states
     for i in range(stages):
         n, last = i + 1, i == stages - 1
         x = layers.Conv2D(embed_dims[i], patch_sizes[i], strides=patch_sizes[i], name=f"patch_embed{n}_proj")(x)
@@ -97,24 +90,18 @@ def PyramidVisionTransformer(
             )(x)
         if not last:
             x = TokensToMap(grid, name=f"block{n}_map")(x)
-    x = token_head(
-        x, num_classes=num_classes, include_top=include_top, pooling=pooling, global_pool="token", num_prefix_tokens=1,
-        fc_norm=False, layer_norm_epsilon=layer_norm_epsilon, drop_rate=drop_rate, classifier_activation=classifier_activation,
+            levels.append((x, 4 * 2**i, f"block{n}"))
+    # The final norm is the backbone's: the last level is the normalized patch tokens.
+    x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="norm")(x)
+    levels.append((TokensToMap(grid, num_prefix_tokens=1, name=f"block{stages}_map")(x), 4 * 2 ** (stages - 1), "norm"))
+    return Backbone(
+        x, levels, head="token", global_pool="token", num_prefix_tokens=1, fc_norm=False, final_norm=False,
+        layer_norm_epsilon=layer_norm_epsilon, drop_rate=drop_rate,
     )
-    return keras.Model(inputs, x, name=name)
 
 
 def features(model, out_indices=None):
     """PVT feature pyramid: the maps after stages 1-3 (un-normalized: the reference has a
     LayerNorm only after the last stage) and the last stage's normalized patch tokens
     (strides 4 … 32: ``P2`` … ``P5``), as transformers' per-stage hidden states."""
-    levels, stage = [], 1
-    names = {layer.name for layer in model.layers}
-    while f"block{stage}_map" in names:
-        levels.append((model.get_layer(f"block{stage}_map").output, 4 * 2 ** (stage - 1), f"block{stage}"))
-        stage += 1
-    tokens = model.get_layer("norm").output
-    pos = model.get_layer(f"pos_embed{stage}")
-    last = TokensToMap(pos.grid_size, num_prefix_tokens=1, name=f"block{stage}_map")(tokens)
-    levels.append((last, 4 * 2 ** (stage - 1), "norm"))
-    return pyramid(model, levels, out_indices)
+    return pyramid(model, out_indices=out_indices)
