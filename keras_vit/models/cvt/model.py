@@ -18,7 +18,8 @@ not the head width), as both references compute it.
 import keras
 from keras import layers, ops
 
-from ...layers import Attention, ClassToken, TransformerBlock, drop_path_rates, image_input, token_head
+from ...layers import Attention, ClassToken, TransformerBlock, drop_path_rates
+from ...layers.classifier import Backbone, image_classifier
 from ...layers.features import TokensToMap, pyramid
 from ...layers.fusion import BatchNormalization
 
@@ -157,7 +158,9 @@ class ConvKeyValue(layers.Layer):
         return config
 
 
+@image_classifier(name="cvt", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 def CvT(
+    x,
     *,
     input_shape=(224, 224, 3),
     embed_dims=(64, 192, 384),
@@ -176,15 +179,6 @@ def CvT(
     drop_rate=0.0,
     attn_drop_rate=0.0,
     drop_path_rate=0.0,
-    num_classes=1000,
-    include_top=True,
-    include_preprocessing=True,
-    mean=(0.485, 0.456, 0.406),
-    std=(0.229, 0.224, 0.225),
-    channel_order="rgb",
-    pooling=None,
-    classifier_activation=None,
-    name="cvt",
 ):
     """Builds a CvT as a functional ``keras.Model``.
 
@@ -208,10 +202,10 @@ def CvT(
     """
     if not len(embed_dims) == len(depths) == len(num_heads) == len(patch_sizes) == len(patch_strides) == len(patch_padding):
         raise ValueError("embed_dims, depths, num_heads and the patch_* arguments need one entry per stage.")
-    inputs, x = image_input(input_shape, include_preprocessing=include_preprocessing, mean=mean, std=std, channel_order=channel_order)
     rates = drop_path_rates(drop_path_rate, sum(depths))
     grid = tuple(input_shape[:2])
     last = len(depths) - 1
+    levels, reduction = [], 1  # each stage's last block as a map (transformers' CvtModel)
     for s, (dim, depth, heads) in enumerate(zip(embed_dims, depths, num_heads)):
         p = f"stage{s}_"
         if patch_padding[s]:
@@ -244,21 +238,16 @@ def CvT(
                 attention=attention,
                 name=f"{p}blocks_{i}",
             )(x)
+        reduction *= patch_strides[s]
         if s < last:
             x = TokensToMap(grid, name=p + "to_map")(x)
-    x = token_head(
-        x,
-        num_classes=num_classes,
-        include_top=include_top,
-        pooling=pooling,
-        global_pool="token",
-        num_prefix_tokens=1,
-        fc_norm=False,
-        layer_norm_epsilon=layer_norm_epsilon,
-        drop_rate=drop_rate,
-        classifier_activation=classifier_activation,
+            levels.append((x, reduction, f"{p}blocks_{depth - 1}"))
+        else:  # before the final norm, without the class token
+            levels.append((TokensToMap(grid, num_prefix_tokens=1, name=p + "to_map")(x), reduction, f"{p}blocks_{depth - 1}"))
+    return Backbone(
+        x, levels, head="token", global_pool="token", num_prefix_tokens=1, fc_norm=False,
+        layer_norm_epsilon=layer_norm_epsilon, drop_rate=drop_rate,
     )
-    return keras.Model(inputs, x, name=name)
 
 
 def features(model, out_indices=None):
@@ -267,17 +256,4 @@ def features(model, out_indices=None):
     The last stage's tokens are taken before the final norm, without the class token, as
     transformers' ``CvtModel`` returns them.
     """
-    stages = sorted({int(layer.name[5]) for layer in model.layers if layer.name.startswith("stage") and "_blocks_" in layer.name})
-    levels, reduction = [], 1
-    for s in stages:
-        stride = model.get_layer(f"stage{s}_patch_embed_proj").strides[0]
-        reduction *= stride
-        blocks = [layer for layer in model.layers if layer.name.startswith(f"stage{s}_blocks_")]
-        last = max(blocks, key=lambda layer: int(layer.name.rsplit("_", 1)[1]))
-        if s == stages[-1]:
-            grid = tuple(model.get_layer(f"stage{s}_patch_embed_norm").output.shape[1:3])
-            tensor = TokensToMap(grid, num_prefix_tokens=1, name=f"stage{s}_to_map")(last.output)
-        else:
-            tensor = model.get_layer(f"stage{s}_to_map").output
-        levels.append((tensor, reduction, last.name))
-    return pyramid(model, levels, out_indices)
+    return pyramid(model, out_indices=out_indices)
