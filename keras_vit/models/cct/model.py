@@ -13,7 +13,8 @@ the MLP residual starts from the normalized tokens.
 import keras
 from keras import layers, ops
 
-from ...layers import PositionEmbedding, TransformerBlock, drop_path_rates, image_input
+from ...layers import PositionEmbedding, TransformerBlock, drop_path_rates
+from ...layers.classifier import Backbone, image_classifier
 from ...layers.features import TokensToMap, pyramid
 from ...layers.head import classifier
 
@@ -88,7 +89,9 @@ def tokenizer(x, *, embed_dim, num_conv_layers, kernel_size, conv_stride, conv_p
     return maps
 
 
+@image_classifier(name="cct", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 def CCT(
+    x,
     *,
     input_shape=(224, 224, 3),
     embed_dim=384,
@@ -107,15 +110,6 @@ def CCT(
     attn_drop_rate=0.1,
     drop_path_rate=0.0,
     layer_norm_epsilon=1e-5,
-    num_classes=1000,
-    include_top=True,
-    include_preprocessing=True,
-    mean=(0.485, 0.456, 0.406),
-    std=(0.229, 0.224, 0.225),
-    channel_order="rgb",
-    pooling=None,
-    classifier_activation=None,
-    name="cct",
 ):
     """Builds a CCT as a functional ``keras.Model``.
 
@@ -139,11 +133,8 @@ def CCT(
     Example:
         >>> model = CCT(input_shape=(32, 32, 3), embed_dim=128, depth=2, num_heads=2, mlp_ratio=1.0, kernel_size=3, num_classes=10)
     """
-    if pooling not in (None, "seq", "avg"):
-        raise ValueError(f"pooling must be None, 'seq' or 'avg' (CCT has no class token), got {pooling!r}.")
     conv_stride = max(1, kernel_size // 2 - 1) if conv_stride is None else conv_stride
     conv_padding = max(1, kernel_size // 2) if conv_padding is None else conv_padding
-    inputs, x = image_input(input_shape, include_preprocessing=include_preprocessing, mean=mean, std=std, channel_order=channel_order)
     maps = tokenizer(
         x, embed_dim=embed_dim, num_conv_layers=num_conv_layers, kernel_size=kernel_size, conv_stride=conv_stride,
         conv_padding=conv_padding, tokenizer_channels=tokenizer_channels, pool_size=pool_size, pool_stride=pool_stride,
@@ -158,7 +149,25 @@ def CCT(
             num_heads, mlp_ratio=mlp_ratio, qkv_bias=False, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
             drop_path_rate=rate, layer_norm_epsilon=layer_norm_epsilon, name=f"blocks_{i}",
         )(x)
+    last_tokens = x
     x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="norm")(x)
+    # Levels: each tokenizer layer's pooled map but the last, then the last layer's tokens
+    # as a map at the tokenizer's stride.
+    size = input_shape[0]
+    levels = [(fmap, size // fmap.shape[1], f"tokenizer_pool_{i}") for i, fmap in enumerate(maps[:-1])]
+    fmap = TokensToMap(grid, 0, name=f"blocks_{depth - 1}_map")(last_tokens)
+    levels.append((fmap, size // grid[0], f"blocks_{depth - 1}"))
+    return Backbone(x, levels, head=sequence_pooling_head)
+
+
+def sequence_pooling_head(x, *, num_classes, include_top, pooling, classifier_activation):
+    """CCT's head (the shared wrapper's hook): sequence pooling (or the mean), then the classifier.
+
+    ``pooling``: ``None`` (sequence pooling with the top, the normalized tokens without),
+    ``"seq"`` or ``"avg"``.
+    """
+    if pooling not in (None, "seq", "avg"):
+        raise ValueError(f"pooling must be None, 'seq' or 'avg' (CCT has no class token), got {pooling!r}.")
     pool = pooling or ("seq" if include_top else None)
     if pool == "seq":
         x = SequencePooling(name="seq_pool")(x)
@@ -166,7 +175,7 @@ def CCT(
         x = layers.GlobalAveragePooling1D(name="pool")(x)
     if include_top and num_classes:
         x = classifier(x, num_classes, drop_rate=0.0, classifier_activation=classifier_activation)
-    return keras.Model(inputs, x, name=name)
+    return x
 
 
 def features(model, out_indices=None):
@@ -174,14 +183,4 @@ def features(model, out_indices=None):
     transformer layer's tokens as a map at the tokenizer's stride (``cct_14_7x2``: P2 with 64
     channels, P4 with 384). A one-layer tokenizer (``*_3x1``) has only the token map.
     """
-    size = model.input_shape[1]
-    levels = []
-    convs = sorted((layer for layer in model.layers if layer.name.startswith("tokenizer_pool_") and not layer.name.endswith("_pad")),
-                   key=lambda layer: int(layer.name.rsplit("_", 1)[1]))
-    for layer in convs[:-1]:
-        levels.append((layer.output, size // layer.output.shape[1], layer.name))
-    blocks = [layer for layer in model.layers if isinstance(layer, CCTBlock)]
-    grid = tuple(convs[-1].output.shape[1:3])
-    fmap = TokensToMap(grid, 0, name=f"{blocks[-1].name}_map")(blocks[-1].output)
-    levels.append((fmap, size // grid[0], blocks[-1].name))
-    return pyramid(model, levels, out_indices)
+    return pyramid(model, out_indices=out_indices)
