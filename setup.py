@@ -47,6 +47,8 @@ setup(
         "numpy",
         "safetensors",
         "tqdm",
+        # TFLite metadata (keras_vit.tflite.metadata) is written and read with it.
+        "flatbuffers",
     ],
     extras_require={
         # The embedded `digits` dataset, plots, tfds datasets and the LiteRT interpreter.
@@ -79,6 +81,8 @@ setup(
             "transformers",
             # The README's segmentation example: keras-hub's DeepLabV3 head on our pyramids.
             "keras-hub",
+            # The real client phone apps use: every export is loaded by MediaPipe Tasks in CI.
+            "mediapipe",
             # create_model("hf://...") is tested against a prepared local Hub cache.
             "huggingface_hub",
             # The documentation site, built with `mkdocs build --strict` in CI.

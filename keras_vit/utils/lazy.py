@@ -112,7 +112,15 @@ def after_import(name, callback, defer_while=None):
     Example:
         >>> after_import("keras", lambda: importlib.import_module("keras_vit.models"))
     """
-    if name in sys.modules:
+    module = sys.modules.get(name, False)
+    if module is None:
+        return  # the import of `name` is blocked here (sys.modules[name] = None): nothing to wait for
+    if module is not False:
         callback()
-    elif importlib.util.find_spec(name) is not None:
+        return
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None:
         sys.meta_path.insert(0, _AfterImport(name, callback, defer_while))
