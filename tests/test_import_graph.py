@@ -18,11 +18,13 @@ FOLDERS = {"keras_vit": "keras_vit", "training": "keras_vit.training", "tflite":
 
 #: subsystem -> level; a module may import subsystems at its own level or below.
 LEVELS = {
-    "keras_vit.utils": 0, "keras_vit.data": 0,
+    "keras_vit.utils": 0, "keras_vit.data": 0, "keras_vit.datasets": 0,
     "keras_vit.layers": 1,
     "keras_vit.weights": 2,
-    "keras_vit.registry": 3,
-    "keras_vit.models": 4, "keras_vit.optimizers": 4, "keras_vit.visualize": 4, "keras_vit.pretrained": 4,
+    # create_model(dir or "hf://...") and save_pretrained: the registry's own file format.
+    "keras_vit.registry": 3, "keras_vit.pretrained": 3,
+    "keras_vit.models": 4, "keras_vit.optimizers": 4, "keras_vit.visualize": 4,
+    "keras_vit.__version__": 0,  # a constant of the root package
     "keras_vit.tflite": 5,
     "keras_vit.training": 6,
     "keras_vit.cli": 7,

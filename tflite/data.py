@@ -208,10 +208,10 @@ def load_dataset(spec, image_size=None, limit=None, split="test"):
     Args:
         spec: an ``.npy`` file of images, an ``.npz`` with ``images``/``x`` (and
             ``labels``/``y``), a folder of images (class sub-folders give labels), or any
-            dataset name that ``keras_vit.training.data`` knows (``digits``, ``tfds:NAME``).
+            dataset name that :func:`keras_vit.datasets.load_dataset` knows (``digits``, ``tfds:NAME``).
         image_size: ``(H, W)`` or ``(H, W, 3)`` to resize to; ``None`` keeps the size.
         limit: keep at most this many samples.
-        split: split to ask the training data loaders for.
+        split: the split of that dataset.
 
     Returns:
         ``(images, labels)``; ``labels`` is ``None`` when the source has none.
@@ -223,7 +223,7 @@ def load_dataset(spec, image_size=None, limit=None, split="test"):
             raise ValueError(f"{spec}: expected an .npy/.npz array file or a folder of images.")
         images, labels = _load_array_file(spec, limit or None, image_size)
     else:
-        images, labels = _load_from_training(spec, image_size, limit, split)
+        images, labels = _load_named(spec, image_size, limit, split)
     images = np.asarray(images, dtype=np.float32)
     if images.ndim == 4 and images.shape[-1] != 3:
         # Never broadcast one channel to three silently: the model was trained on RGB.
@@ -240,19 +240,13 @@ def load_dataset(spec, image_size=None, limit=None, split="test"):
     return images, (np.asarray(labels).reshape(-1).astype(np.int64) if labels is not None else None)
 
 
-def _load_from_training(spec, image_size, limit, split):
-    """Ask ``keras_vit.training.data`` (the training issue's loaders) for a named dataset."""
-    try:
-        from keras_vit.training import data as training_data
-    except ImportError as e:
-        raise ValueError(
-            f"Unknown dataset {spec!r}: not a file or folder, and keras_vit.training.data "
-            f"is not available ({e})."
-        ) from None
+def _load_named(spec, image_size, limit, split):
+    """A named dataset (``digits``, ``tfds:NAME``, a class folder) from :mod:`keras_vit.datasets`."""
+    from keras_vit import datasets
     if image_size is None:
         raise ValueError(f"Dataset {spec!r} needs the model's image size.")
     try:
-        splits = training_data.load_dataset(spec, int(image_size[0]))
+        splits = datasets.load_dataset(spec, int(image_size[0]))
     except (KeyError, ValueError) as e:
         raise ValueError(f"Could not load dataset {spec!r}: {e}") from None
     attr = {"train": "train", "validation": "val", "val": "val", "test": "test"}[split]

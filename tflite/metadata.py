@@ -91,7 +91,7 @@ def imagenet_class_names():
 
 
 def _data_class_names(spec):
-    """Class names a dataset spec gives (as ``keras_vit.training.data`` orders its labels), or None."""
+    """Class names a dataset spec gives (as :func:`keras_vit.datasets.load_dataset` orders its labels), or None."""
     if spec == "digits":
         return [str(i) for i in range(10)]
     if spec.startswith("tfds:"):
