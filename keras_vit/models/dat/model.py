@@ -21,7 +21,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from ...layers import Attention, RelativePositionBias, TransformerBlock, drop_path_rates, image_input, map_head
+from ...layers import Attention, RelativePositionBias, TransformerBlock, drop_path_rates
+from ...layers.classifier import Backbone, image_classifier
 from ...layers.features import TokensToMap, pyramid
 from ...layers.fusion import tokenwise
 from ...layers.sampling import grid_sample, tent_weights, unnormalize
@@ -263,7 +264,9 @@ class DeformableAttention(Attention):
         return config
 
 
+@image_classifier(name="dat", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 def DAT(
+    x,
     *,
     input_shape=(224, 224, 3),
     patch_size=4,
@@ -281,15 +284,6 @@ def DAT(
     drop_rate=0.0,
     attn_drop_rate=0.0,
     drop_path_rate=0.0,
-    num_classes=1000,
-    include_top=True,
-    include_preprocessing=True,
-    mean=(0.485, 0.456, 0.406),
-    std=(0.229, 0.224, 0.225),
-    channel_order="rgb",
-    pooling=None,
-    classifier_activation=None,
-    name="dat",
 ):
     """Builds a DAT (CVPR 2022) as a functional ``keras.Model``.
 
@@ -319,11 +313,11 @@ def DAT(
     for i in range(1, len(dims)):
         if dims[i] != 2 * dims[i - 1]:
             raise ValueError(f"DAT doubles the width per stage (the official stage input is dims[i-1] * 2), got dims={dims}.")
-    inputs, x = image_input(input_shape, include_preprocessing=include_preprocessing, mean=mean, std=std, channel_order=channel_order)
     x = layers.Conv2D(dims[0], patch_size, strides=patch_size, name="patch_proj_0")(x)
     x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="patch_proj_1")(x)
     rates = drop_path_rates(drop_path_rate, sum(depths))
     shift = math.ceil(window_size / 2)
+    levels = []  # the stage outputs
     for i, (dim, depth) in enumerate(zip(dims, depths)):
         grid = tuple(x.shape[1:3])
         x = layers.Reshape((grid[0] * grid[1], dim), name=f"stages_{i}_flatten")(x)
@@ -349,23 +343,14 @@ def DAT(
             else:
                 raise ValueError(f"stage_spec entries are 'L', 'S' or 'D', got {kind!r}.")
         x = TokensToMap(grid, name=f"stages_{i}_to_map")(x)
+        levels.append((x, patch_size * 2**i, f"stages_{i}_to_map"))
         if i < len(dims) - 1:
             x = layers.Conv2D(dims[i + 1], 2, strides=2, use_bias=False, name=f"down_projs_{i}_0")(x)
             x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name=f"down_projs_{i}_1")(x)
     x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="cls_norm")(x)
-    x = map_head(x, num_classes=num_classes, include_top=include_top, pooling=pooling, drop_rate=drop_rate, classifier_activation=classifier_activation)
-    return keras.Model(inputs, x, name=name)
+    return Backbone(x, levels, drop_rate=drop_rate)
 
 
 def features(model, out_indices=None):
     """DAT feature pyramid: the four stage outputs (strides 4, 8, 16, 32 -> P2 … P5)."""
-    levels, reduction = [], model.get_layer("patch_proj_0").strides[0]
-    stage = 0
-    while True:
-        try:
-            layer = model.get_layer(f"stages_{stage}_to_map")
-        except ValueError:
-            break
-        levels.append((layer.output, reduction * 2**stage, layer.name))
-        stage += 1
-    return pyramid(model, levels, out_indices)
+    return pyramid(model, out_indices=out_indices)
