@@ -33,8 +33,9 @@ for :mod:`keras_vit.visualize`.
 import keras
 from keras import layers, ops
 
-from ...layers import DropPath, drop_path_rates, image_input
-from ...layers.features import pyramid
+from ...layers import DropPath, drop_path_rates
+from ...layers.classifier import Backbone, image_classifier
+from ...layers.features import producer_name, pyramid
 from ...layers.fusion import BatchNormalization
 from ...layers.head import MAP_POOLING, classifier
 
@@ -186,7 +187,9 @@ def efficientvit_head(x, *, head_widths, num_classes, include_top, pooling, drop
     return x
 
 
+@image_classifier(name="efficientvit", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 def EfficientViT(
+    x,
     *,
     input_shape=(224, 224, 3),
     widths=(8, 16, 32, 64, 128),
@@ -196,15 +199,6 @@ def EfficientViT(
     head_widths=(1024, 1280),
     drop_rate=0.0,
     drop_path_rate=0.0,
-    num_classes=1000,
-    include_top=True,
-    include_preprocessing=True,
-    mean=(0.485, 0.456, 0.406),
-    std=(0.229, 0.224, 0.225),
-    channel_order="rgb",
-    pooling=None,
-    classifier_activation=None,
-    name="efficientvit",
 ):
     """Builds an EfficientViT (MIT, B series) as a functional ``keras.Model``.
 
@@ -243,7 +237,6 @@ def EfficientViT(
             raise ValueError(f"The attention stages' widths {widths[3:]} must be multiples of head_dim={head_dim}.")
     if len(head_widths) != 2:
         raise ValueError(f"head_widths is (conv width, hidden Linear width), got {head_widths}.")
-    inputs, x = image_input(input_shape, include_preprocessing=include_preprocessing, mean=mean, std=std, channel_order=channel_order)
     x = conv_norm_act(x, widths[0], 3, stride=2, name="stem_in_conv")
     for i in range(depths[0]):
         x = layers.Add(name=f"stem_res{i}_add")([x, ds_conv(x, name=f"stem_res{i}")])
@@ -251,6 +244,7 @@ def EfficientViT(
     # both modules of every EfficientViT block.
     branches = [depths[1] - 1, depths[2] - 1, 2 * depths[3], 2 * depths[4]]
     rates = drop_path_rates(drop_path_rate, sum(branches))
+    levels = []  # the stage outputs (timm's feature_info: stages.0 … stages.3)
     for stage in range(4):
         width, depth, vit_stage = widths[stage + 1], depths[stage + 1], stage >= 2
         stage_rates = rates[sum(branches[:stage]):sum(branches[:stage + 1])]
@@ -265,18 +259,8 @@ def EfficientViT(
             for b in range(1, depth):
                 y = mb_conv(x, width, stride=1, expand_ratio=expand_ratio, fewer_norm=False, name=f"{prefix}_{b}")
                 x = residual(x, y, stage_rates[b - 1], f"{prefix}_{b}")
-    x = efficientvit_head(
-        x, head_widths=head_widths, num_classes=num_classes, include_top=include_top, pooling=pooling, drop_rate=drop_rate,
-        classifier_activation=classifier_activation,
-    )
-    return keras.Model(inputs, x, name=name)
-
-
-def _stage_output(model, stage):
-    """The last layer of a stage: its last residual ``_add``, or its strided MBConv's projection."""
-    names = [layer.name for layer in model.layers if layer.name.startswith(f"stages_{stage}_")]
-    adds = [n for n in names if n.endswith("_add")]
-    return model.get_layer(adds[-1] if adds else f"stages_{stage}_0_point_conv_norm")
+        levels.append((x, 2 ** (stage + 2), producer_name(x)))
+    return Backbone(x, levels, head=efficientvit_head, head_widths=head_widths, drop_rate=drop_rate)
 
 
 def features(model, out_indices=None):
@@ -285,8 +269,4 @@ def features(model, out_indices=None):
     As timm's ``feature_info`` (``stages.0`` … ``stages.3``); ``out_indices`` index that list
     (default all four: ``P2`` … ``P5``).
     """
-    levels = []
-    for stage in range(4):
-        layer = _stage_output(model, stage)
-        levels.append((layer.output, 2 ** (stage + 2), layer.name))
-    return pyramid(model, levels, out_indices)
+    return pyramid(model, out_indices=out_indices)
