@@ -20,10 +20,10 @@ outputs. The training form's layer names follow timm's module names with ``_`` f
 folded convolution ``..._reparam_conv`` as timm's ``reparameterize_model`` does.
 Strided convolutions pad symmetrically as PyTorch does (``ZeroPadding2D`` + ``valid``).
 """
-import keras
 from keras import layers
 
-from ...layers import Attention, DropPath, LayerScale, drop_path_rates, image_input, map_head
+from ...layers import Attention, DropPath, LayerScale, drop_path_rates
+from ...layers.classifier import Backbone, image_classifier
 from ...layers.features import pyramid
 from ...layers.fusion import BatchNormalization
 
@@ -164,7 +164,9 @@ def conditional_position_encoding(x, kernel_size, *, name, inference_mode):
     return layers.Add(name=f"{name}_add")([x, y])
 
 
+@image_classifier(name="fastvit", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 def FastViT(
+    x,
     *,
     input_shape=(256, 256, 3),
     depths=(2, 2, 4, 2),
@@ -181,15 +183,6 @@ def FastViT(
     drop_rate=0.0,
     proj_drop_rate=0.0,
     drop_path_rate=0.0,
-    num_classes=1000,
-    include_top=True,
-    include_preprocessing=True,
-    mean=(0.485, 0.456, 0.406),
-    std=(0.229, 0.224, 0.225),
-    channel_order="rgb",
-    pooling=None,
-    classifier_activation=None,
-    name="fastvit",
 ):
     """Builds a FastViT as a functional ``keras.Model``, in training or folded (inference) form.
 
@@ -232,13 +225,13 @@ def FastViT(
         if b % a:
             raise ValueError(f"FastViT: each stage's width must be a multiple of the previous one's "
                              f"(depthwise downsampling), got {tuple(embed_dims)}.")
-    inputs, x = image_input(input_shape, include_preprocessing=include_preprocessing, mean=mean, std=std, channel_order=channel_order)
     mode = dict(inference_mode=inference_mode)
     x = mobileone(x, embed_dims[0], 3, stride=2, name="stem_0", **mode)
     x = mobileone(x, embed_dims[0], 3, stride=2, depthwise=True, name="stem_1", **mode)
     x = mobileone(x, embed_dims[0], 1, name="stem_2", **mode)
     rates = drop_path_rates(drop_path_rate, sum(depths))
     block = 0
+    levels = []  # each stage's last block (timm's feature_info)
     for i, depth in enumerate(depths):
         prefix = f"stages_{i}"
         if i > 0:
@@ -254,14 +247,16 @@ def FastViT(
             else:
                 x = attention_block(x, head_dim=head_dim, **common)
             block += 1
+        if depth:
+            levels.append((x, 2 ** (i + 2), f"{prefix}_blocks_{depth - 1}_add"))
     # timm's group_size=1: a depthwise convolution widening each channel cls_ratio times.
     x = mobileone(x, int(embed_dims[-1] * cls_ratio), 3, depthwise=True, use_se=True, name="final_conv", **mode)
-    x = map_head(x, num_classes=num_classes, include_top=include_top, pooling=pooling, drop_rate=drop_rate, classifier_activation=classifier_activation)
-    return keras.Model(inputs, x, name=name)
+    return Backbone(x, levels, drop_rate=drop_rate)
 
 
 def stage_outputs(model):
-    """The layer ending each stage: the last block's residual ``Add``."""
+    """The layer ending each stage: the last block's residual ``Add`` (found by name, so that
+    it works on any FastViT, a loaded one too; the pyramid uses the levels recorded at build)."""
     names = {layer.name for layer in model.layers}
     outputs, stage = [], 0
     while any(n.startswith(f"stages_{stage}_blocks_") for n in names):
@@ -274,5 +269,4 @@ def stage_outputs(model):
 def features(model, out_indices=None):
     """FastViT feature pyramid: the outputs of the four stages (strides 4, 8, 16, 32: ``P2`` … ``P5``),
     indexed as timm's ``feature_info`` (default: all four)."""
-    levels = [(layer.output, 2 ** (i + 2), layer.name) for i, layer in enumerate(stage_outputs(model))]
-    return pyramid(model, levels, out_indices)
+    return pyramid(model, out_indices=out_indices)
