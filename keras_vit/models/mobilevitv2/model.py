@@ -18,8 +18,9 @@ import keras
 import numpy as np
 from keras import layers
 
-from ...layers import drop_path_rates, image_input, map_head
-from ...layers.features import pyramid
+from ...layers import drop_path_rates
+from ...layers.classifier import Backbone, image_classifier
+from ...layers.features import producer_name, pyramid
 from ..mobilevit.model import conv_bn, inverted_residual
 from .layers import AlignedResize, GroupNorm1, LinearTransformerBlock, PatchFold, PatchUnfold
 
@@ -50,7 +51,9 @@ def mobilevitv2_block(x, transformer_dim, depth, *, patch_size, mlp_ratio, drop_
     return conv_bn(x, channels, 1, activation=False, epsilon=epsilon, name=f"{name}_conv_proj")
 
 
+@image_classifier(name="mobilevitv2", mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 def MobileViTV2(
+    x,
     *,
     input_shape=(256, 256, 3),
     stem_channels=32,
@@ -66,15 +69,6 @@ def MobileViTV2(
     drop_rate=0.0,
     attn_drop_rate=0.0,
     drop_path_rate=0.0,
-    num_classes=1000,
-    include_top=True,
-    include_preprocessing=True,
-    mean=(0.0, 0.0, 0.0),
-    std=(1.0, 1.0, 1.0),
-    channel_order="rgb",
-    pooling=None,
-    classifier_activation=None,
-    name="mobilevitv2",
 ):
     """Builds a MobileViT v2 as a functional ``keras.Model``.
 
@@ -109,11 +103,11 @@ def MobileViTV2(
             f"got {len(channels)}, {len(block_depths)}, {len(transformer_dims)} and {len(transformer_depths)}."
         )
     patch_size = tuple(patch_size) if isinstance(patch_size, (tuple, list)) else (patch_size, patch_size)
-    inputs, x = image_input(input_shape, include_preprocessing=include_preprocessing, mean=mean, std=std, channel_order=channel_order)
     eps = batch_norm_epsilon
     x = conv_bn(x, stem_channels, 3, stride=2, epsilon=eps, name="stem")
     # One rate per block of the network, in order (timm's ByobNet schedule).
     rates = iter(drop_path_rates(drop_path_rate, sum(block_depths) + 2 * len(transformer_depths)))
+    levels = []  # the stage outputs, strides 2 … 32 (timm's feature_info)
     for stage, depth in enumerate(block_depths):
         for i in range(depth):
             stride = 2 if stage > 0 and i == 0 else 1
@@ -121,6 +115,7 @@ def MobileViTV2(
                 x, channels[stage], stride=stride, expand_ratio=expand_ratio, drop_path_rate=next(rates), epsilon=eps,
                 name=f"stages_{stage}_{i}",
             )
+        levels.append((x, 2 ** (stage + 1), producer_name(x)))
     for k, (dim, depth) in enumerate(zip(transformer_dims, transformer_depths)):
         stage = k + 2
         x = inverted_residual(x, channels[stage], stride=2, expand_ratio=expand_ratio, drop_path_rate=next(rates), epsilon=eps, name=f"stages_{stage}_0")
@@ -129,18 +124,8 @@ def MobileViTV2(
             patch_size=patch_size, mlp_ratio=mlp_ratio, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
             drop_path_rate=next(rates), norm_epsilon=norm_epsilon, epsilon=eps, name=f"stages_{stage}_1",
         )
-    x = map_head(x, num_classes=num_classes, include_top=include_top, pooling=pooling, drop_rate=drop_rate, classifier_activation=classifier_activation)
-    return keras.Model(inputs, x, name=name)
-
-
-def _stage_output(model, stage):
-    """The last layer of a stage: the MobileViT v2 block's projection, or the last inverted residual."""
-    if stage >= 2:
-        return model.get_layer(f"stages_{stage}_1_conv_proj_bn")
-    names = {layer.name for layer in model.layers}
-    last = max(int(n.split("_")[2]) for n in names if n.startswith(f"stages_{stage}_"))
-    prefix = f"stages_{stage}_{last}"
-    return model.get_layer(f"{prefix}_add" if f"{prefix}_add" in names else f"{prefix}_conv3_1x1_bn")
+        levels.append((x, 2 ** (stage + 1), producer_name(x)))
+    return Backbone(x, levels, drop_rate=drop_rate)
 
 
 def features(model, out_indices=None):
@@ -153,11 +138,7 @@ def features(model, out_indices=None):
     Example:
         >>> pyramid = keras_vit.create_model("mobilevitv2_050", features_only=True)
     """
-    levels = []
-    for stage in range(5):
-        layer = _stage_output(model, stage)
-        levels.append((layer.output, 2 ** (stage + 1), layer.name))
-    return pyramid(model, levels, (1, 2, 3, 4) if out_indices is None else out_indices)
+    return pyramid(model, out_indices=(1, 2, 3, 4) if out_indices is None else out_indices)
 
 
 def context_scores(model, images):
