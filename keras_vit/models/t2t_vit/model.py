@@ -16,7 +16,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from ...layers import Attention, ClassToken, MLP, PositionEmbedding, TransformerBlock, drop_path_rates, image_input, token_head
+from ...layers import Attention, ClassToken, MLP, PositionEmbedding, TransformerBlock, drop_path_rates
+from ...layers.classifier import Backbone, image_classifier
 from ...layers.features import TokensToMap, pyramid
 from ...layers.fusion import tokenwise
 
@@ -234,7 +235,9 @@ def _to_tokens(x, name):
     return layers.Reshape((x.shape[1] * x.shape[2], x.shape[-1]), name=name)(x)
 
 
+@image_classifier(name="t2t_vit", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 def T2TViT(
+    x,
     *,
     input_shape=(224, 224, 3),
     tokens_type="performer",
@@ -248,15 +251,6 @@ def T2TViT(
     attn_drop_rate=0.0,
     drop_path_rate=0.0,
     layer_norm_epsilon=1e-5,
-    num_classes=1000,
-    include_top=True,
-    include_preprocessing=True,
-    mean=(0.485, 0.456, 0.406),
-    std=(0.229, 0.224, 0.225),
-    channel_order="rgb",
-    pooling=None,
-    classifier_activation=None,
-    name="t2t_vit",
 ):
     """Builds a T2T-ViT as a functional ``keras.Model``.
 
@@ -281,13 +275,15 @@ def T2TViT(
         raise ValueError(f"tokens_type must be 'performer' or 'transformer', got {tokens_type!r}.")
     if input_shape[0] % 16 or input_shape[1] % 16:
         raise ValueError(f"T2T-ViT needs an input size divisible by 16 (strides 4, 2, 2), got {tuple(input_shape[:2])}.")
-    inputs, x = image_input(input_shape, include_preprocessing=include_preprocessing, mean=mean, std=std, channel_order=channel_order)
     block = TokenPerformer if tokens_type == "performer" else TokenTransformer
+    size = input_shape[0]
+    levels = []  # the tokens-to-token blocks' maps, then the last block's patch tokens
     for i, (k, s, p) in enumerate(((7, 4, 2), (3, 2, 1))):
         x = SoftSplit(k, s, p, name=f"tokens_to_token_soft_split{i}")(x)
         grid = tuple(x.shape[1:3])
         x = block(token_dim, name=f"tokens_to_token_attention{i + 1}")(_to_tokens(x, f"tokens_to_token_flatten{i}"))
         x = _to_map(x, grid, f"tokens_to_token_map{i + 1}")
+        levels.append((x, size // grid[0], f"tokens_to_token_attention{i + 1}"))
     x = SoftSplit(3, 2, 1, name="tokens_to_token_soft_split2")(x)
     grid = tuple(x.shape[1:3])
     x = layers.Dense(embed_dim, name="tokens_to_token_project")(_to_tokens(x, "tokens_to_token_flatten2"))
@@ -299,23 +295,14 @@ def T2TViT(
             num_heads, mlp_ratio=mlp_ratio, qkv_bias=False, qk_scale=qk_scale, drop_rate=drop_rate,
             attn_drop_rate=attn_drop_rate, drop_path_rate=rate, layer_norm_epsilon=layer_norm_epsilon, name=f"blocks_{i}",
         )(x)
-    outputs = token_head(
-        x, num_classes=num_classes, include_top=include_top, pooling=pooling, global_pool="token", num_prefix_tokens=1,
-        fc_norm=False, layer_norm_epsilon=layer_norm_epsilon, drop_rate=drop_rate, classifier_activation=classifier_activation,
+    levels.append((TokensToMap(grid, 1, name=f"blocks_{depth - 1}_map")(x), size // grid[0], f"blocks_{depth - 1}"))
+    return Backbone(
+        x, levels, head="token", global_pool="token", num_prefix_tokens=1, fc_norm=False,
+        layer_norm_epsilon=layer_norm_epsilon, drop_rate=drop_rate,
     )
-    return keras.Model(inputs, outputs, name=name)
 
 
 def features(model, out_indices=None):
     """T2T-ViT feature maps: the two tokens-to-token blocks' outputs (``token_dim`` channels at
     strides 4 and 8) and the last backbone block's patch tokens at stride 16: P2, P3, P4."""
-    size = model.input_shape[1]
-    levels = []
-    for i in (1, 2):
-        layer = model.get_layer(f"tokens_to_token_map{i}")
-        levels.append((layer.output, size // layer.output.shape[1], f"tokens_to_token_attention{i}"))
-    blocks = [layer for layer in model.layers if isinstance(layer, TransformerBlock)]
-    grid = model.get_layer("pos_embed").grid_size
-    fmap = TokensToMap(grid, 1, name=f"{blocks[-1].name}_map")(blocks[-1].output)
-    levels.append((fmap, size // grid[0], blocks[-1].name))
-    return pyramid(model, levels, out_indices)
+    return pyramid(model, out_indices=out_indices)
