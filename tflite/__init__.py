@@ -3,7 +3,8 @@
 Public API:
 
 * :func:`export_model` writes one format, verifies it against Keras and reports its
-  operators and XNNPACK delegate coverage (:class:`ExportResult`).
+  operators and XNNPACK delegate coverage (:class:`ExportResult`); it dispatches to
+  :func:`export_tflite`, :func:`export_saved_model`, :func:`export_keras`, or the mobile preset.
 * :class:`TFLiteRunner` runs a `.tflite` on raw RGB pixels; :func:`evaluate_tflite`
   measures its accuracy on labelled images.
 * :func:`inspect_ops` and :func:`delegate_coverage` inspect a converted file.
@@ -21,6 +22,9 @@ _EXPORTS = {
     "ExportResult": "export",
     "Verification": "export",
     "export_model": "export",
+    "export_keras": "export",
+    "export_saved_model": "export",
+    "export_tflite": "export",
     "load_keras_model": "export",
     "OpReport": "runtime",
     "TFLiteRunner": "runtime",

@@ -393,6 +393,11 @@ def export_model(
 ):
     """Export a Keras image classifier for mobile and check the result against Keras.
 
+    One entry point for every mode: it dispatches to :func:`export_tflite`,
+    :func:`export_saved_model` or :func:`export_keras` by ``format``, or to the mobile preset
+    (:func:`keras_vit.tflite.presets.export_preset`) with ``preset=``; each of those takes only
+    its own arguments.
+
     The model must take raw RGB pixels in [0, 255] (keras_vit models do, with
     ``include_preprocessing=True``); the exported file takes the same pixels.
 
@@ -476,13 +481,30 @@ def export_model(
                              threads=num_threads or 1, overwrite=overwrite, batch_size=batch_size,
                              num_calibration=num_calibration, input_shape=input_shape, class_names=class_names)
     _validate_args(format, quantize, input_dtype, output_dtype, batch_size)
-    if saved_model_dir is not None:
-        if format != "tflite":
-            raise ValueError(f"saved_model_dir is for format='tflite' only, not {format!r}.")
-        if not os.path.isfile(os.path.join(os.fspath(saved_model_dir), "saved_model.pb")):
-            raise ValueError(f"saved_model_dir {os.fspath(saved_model_dir)!r} is not a SavedModel folder (no "
-                             "saved_model.pb); write it with export_model(model, dir, format='saved_model').")
-    float_ops = resolve_float_ops(float_ops, quantize)
+    common = dict(overwrite=overwrite, verify=verify, sample_images=sample_images, labels=labels,
+                  representative_data=representative_data, num_verify=num_verify, input_shape=input_shape)
+    if saved_model_dir is not None and format != "tflite":
+        raise ValueError(f"saved_model_dir is for format='tflite' only, not {format!r}.")
+    if format == "keras":
+        return export_keras(model, output, **common)
+    if format == "saved_model":
+        return export_saved_model(model, output, batch_size=batch_size, reparameterize=reparameterize,
+                                  tolerance=tolerance, **common)
+    return export_tflite(
+        model, output, quantize=quantize, input_dtype=input_dtype, output_dtype=output_dtype,
+        batch_size=batch_size, float_ops=float_ops, num_calibration=num_calibration,
+        saved_model_dir=saved_model_dir, class_names=class_names, reparameterize=reparameterize,
+        tolerance=tolerance, min_top1_agreement=min_top1_agreement, num_threads=num_threads, **common,
+    )
+
+
+def _prepare(model, output, format, overwrite, input_shape, representative_data, sample_images):
+    """What every mode does first: refuse an output that would replace the source or something
+    an export did not write, sweep what a killed export left beside it, load a `.keras` path,
+    compute in float32, and check the images against the model's input.
+
+    Returns ``(model, output, image_shape, representative_data, sample_images)``.
+    """
     source = os.fspath(model) if isinstance(model, (str, os.PathLike)) else None
     # A model loaded by load_keras_model (the CLI's way) remembers its file: protected as well.
     output = check_output(output, format, overwrite, protect=(source, getattr(model, "_keras_vit_source", None)))
@@ -493,61 +515,16 @@ def export_model(
     # bfloat16 kernels for several ops (GELU's Erfc), and float32 is what every runtime runs.
     model = float32_model(model)
     image_shape = _model_image_shape(model, input_shape)
-    from keras_vit.registry import inference_form
-
-    deployed = inference_form(model) if reparameterize else model
     if representative_data is not None:
         representative_data = data_lib.check_images(representative_data, image_shape, "representative_data")
     if sample_images is not None:
         sample_images = data_lib.check_images(sample_images, image_shape, "sample_images")
+    return model, output, image_shape, representative_data, sample_images
 
-    with atomic_io.cleanup_on_terminate():  # SIGTERM unwinds, so the finally blocks below clean up
-        if format == "keras":
-            with atomic_io.atomic_path(output) as tmp:
-                model.save(tmp)
-                exported = load_keras_model(tmp) if verify else None
-            result = ExportResult(output, "keras", "none", _dir_size(output), (None,) + image_shape,
-                                  "float32", "float32")
-            run = (lambda x: keras_predict(exported, x)) if verify else None
-        elif format == "saved_model":
-            with atomic_io.atomic_dir(output, replace_existing=os.path.lexists(output)) as tmp:
-                write_saved_model(deployed, tmp, image_shape, batch_size)
-            result = ExportResult(output, "saved_model", "none", _dir_size(output), (batch_size,) + image_shape,
-                                  "float32", "float32")
-            run = saved_model_runner(output, batch_size) if verify else None
-        else:
-            # The temporary SavedModel lives beside the output (not in $TMPDIR): a killed export's
-            # leftover is then swept by the next export there (sweep_stale above).
-            made = atomic_io.make_parents(output)
-            sm_dir = os.fspath(saved_model_dir) if saved_model_dir else atomic_io.tmp_sibling(output, tag="sm-")
-            try:
-                if not saved_model_dir:
-                    write_saved_model(deployed, sm_dir, image_shape, batch_size)
-                # float_ops comes back with any INT8_UNSAFE_OPS (DIV) the model needed kept in float.
-                tflite_bytes, float_ops = convert_tflite(
-                    sm_dir, image_shape, batch_size, quantize, representative_data, input_dtype,
-                    output_dtype, num_calibration, float_ops,
-                )
-                if not saved_model_dir:
-                    shutil.rmtree(sm_dir, ignore_errors=True)
-                # Metadata and labels.txt: what MediaPipe Tasks needs (keras_vit.tflite.metadata).
-                tflite_bytes = tflite_metadata.for_export(tflite_bytes, model, class_names)
-                atomic_io.write_bytes(output, tflite_bytes)
-            except BaseException:
-                if not saved_model_dir:
-                    shutil.rmtree(sm_dir, ignore_errors=True)
-                atomic_io.remove_made(made)  # a folder made for this output goes too
-                raise
-            runner = runtime.TFLiteRunner(output, num_threads=num_threads)
-            report = runner.op_report()
-            ops, _ = runtime.inspect_ops(output)
-            result = ExportResult(
-                output, "tflite", quantize, _dir_size(output), runner.input_shape, str(runner.input_dtype),
-                str(runner.output_dtype), ops, report.outside, report.num_partitions, float_ops=float_ops,
-                gpu_compatible=tflite_metadata.gpu_compatibility(output)[0],
-            )
-            run = runner
 
+def _verified(result, run, model, image_shape, quantize, *, verify, sample_images, representative_data, labels,
+              num_verify, tolerance=FLOAT32_TOLERANCE, min_top1_agreement=None):
+    """``result`` with its verification: the export's outputs (``run``) against Keras'."""
     if verify:
         images = verification_images(image_shape, sample_images, representative_data, num_verify)
         reference = keras_predict(model, images)
@@ -556,3 +533,108 @@ def export_model(
                                       tolerance, min_top1_agreement)
         result.verification.on_noise = sample_images is None and representative_data is None
     return result
+
+
+def export_keras(model, output, *, overwrite=False, verify=True, sample_images=None, labels=None,
+                 representative_data=None, num_verify=16, input_shape=None):
+    """Write ``model`` as a `.keras` file, reload it and check its outputs against the model's.
+
+    The arguments mean what they mean for :func:`export_model` (``format="keras"``).
+
+    Example:
+        >>> export_keras(model, "vit.keras").passed
+    """
+    model, output, image_shape, representative_data, sample_images = _prepare(
+        model, output, "keras", overwrite, input_shape, representative_data, sample_images)
+    with atomic_io.cleanup_on_terminate():  # SIGTERM unwinds, so the temporary file is removed
+        with atomic_io.atomic_path(output) as tmp:
+            model.save(tmp)
+            exported = load_keras_model(tmp) if verify else None
+    result = ExportResult(output, "keras", "none", _dir_size(output), (None,) + image_shape, "float32", "float32")
+    return _verified(result, lambda x: keras_predict(exported, x), model, image_shape, "none", verify=verify,
+                     sample_images=sample_images, representative_data=representative_data, labels=labels,
+                     num_verify=num_verify)
+
+
+def export_saved_model(model, output, *, batch_size=1, reparameterize=True, overwrite=False, verify=True,
+                       sample_images=None, labels=None, representative_data=None, num_verify=16, input_shape=None,
+                       tolerance=FLOAT32_TOLERANCE):
+    """Write ``model`` as a SavedModel folder (signature ``serving_default``, input ``images``) and
+    check its outputs against Keras'. The arguments mean what they mean for :func:`export_model`.
+
+    Example:
+        >>> export_saved_model(model, "vit_saved_model/").passed
+    """
+    _validate_args("saved_model", "none", None, None, batch_size)
+    model, output, image_shape, representative_data, sample_images = _prepare(
+        model, output, "saved_model", overwrite, input_shape, representative_data, sample_images)
+    from keras_vit.registry import inference_form
+
+    deployed = inference_form(model) if reparameterize else model
+    with atomic_io.cleanup_on_terminate():
+        with atomic_io.atomic_dir(output, replace_existing=os.path.lexists(output)) as tmp:
+            write_saved_model(deployed, tmp, image_shape, batch_size)
+    result = ExportResult(output, "saved_model", "none", _dir_size(output), (batch_size,) + image_shape,
+                          "float32", "float32")
+    run = saved_model_runner(output, batch_size) if verify else None
+    return _verified(result, run, model, image_shape, "none", verify=verify, sample_images=sample_images,
+                     representative_data=representative_data, labels=labels, num_verify=num_verify,
+                     tolerance=tolerance)
+
+
+def export_tflite(model, output, *, quantize="none", representative_data=None, input_dtype=None, output_dtype=None,
+                  batch_size=1, float_ops=None, num_calibration=100, saved_model_dir=None, class_names=None,
+                  reparameterize=True, overwrite=False, verify=True, sample_images=None, labels=None, num_verify=16,
+                  input_shape=None, tolerance=FLOAT32_TOLERANCE, min_top1_agreement=None, num_threads=None):
+    """Convert ``model`` to a `.tflite` file with builtin operators only, write its metadata and
+    labels (what MediaPipe Tasks reads), report its operators, XNNPACK coverage and GPU-delegate
+    compatibility, and check it against Keras with LiteRT. The arguments mean what they mean for
+    :func:`export_model` (``format="tflite"``).
+
+    Example:
+        >>> export_tflite(model, "vit_dynamic.tflite", quantize="dynamic").passed
+    """
+    _validate_args("tflite", quantize, input_dtype, output_dtype, batch_size)
+    if saved_model_dir is not None and not os.path.isfile(os.path.join(os.fspath(saved_model_dir), "saved_model.pb")):
+        raise ValueError(f"saved_model_dir {os.fspath(saved_model_dir)!r} is not a SavedModel folder (no "
+                         "saved_model.pb); write it with export_model(model, dir, format='saved_model').")
+    float_ops = resolve_float_ops(float_ops, quantize)
+    model, output, image_shape, representative_data, sample_images = _prepare(
+        model, output, "tflite", overwrite, input_shape, representative_data, sample_images)
+    from keras_vit.registry import inference_form
+
+    deployed = inference_form(model) if reparameterize else model
+    with atomic_io.cleanup_on_terminate():  # SIGTERM unwinds, so the finally blocks below clean up
+        # The temporary SavedModel lives beside the output (not in $TMPDIR): a killed export's
+        # leftover is then swept by the next export there (_prepare's sweep).
+        made = atomic_io.make_parents(output)
+        sm_dir = os.fspath(saved_model_dir) if saved_model_dir else atomic_io.tmp_sibling(output, tag="sm-")
+        try:
+            if not saved_model_dir:
+                write_saved_model(deployed, sm_dir, image_shape, batch_size)
+            # float_ops comes back with any INT8_UNSAFE_OPS (DIV) the model needed kept in float.
+            tflite_bytes, float_ops = convert_tflite(
+                sm_dir, image_shape, batch_size, quantize, representative_data, input_dtype,
+                output_dtype, num_calibration, float_ops,
+            )
+            if not saved_model_dir:
+                shutil.rmtree(sm_dir, ignore_errors=True)
+            # Metadata and labels.txt: what MediaPipe Tasks needs (keras_vit.tflite.metadata).
+            tflite_bytes = tflite_metadata.for_export(tflite_bytes, model, class_names)
+            atomic_io.write_bytes(output, tflite_bytes)
+        except BaseException:
+            if not saved_model_dir:
+                shutil.rmtree(sm_dir, ignore_errors=True)
+            atomic_io.remove_made(made)  # a folder made for this output goes too
+            raise
+    runner = runtime.TFLiteRunner(output, num_threads=num_threads)
+    report = runner.op_report()
+    ops, _ = runtime.inspect_ops(output)
+    result = ExportResult(
+        output, "tflite", quantize, _dir_size(output), runner.input_shape, str(runner.input_dtype),
+        str(runner.output_dtype), ops, report.outside, report.num_partitions, float_ops=float_ops,
+        gpu_compatible=tflite_metadata.gpu_compatibility(output)[0],
+    )
+    return _verified(result, runner, model, image_shape, quantize, verify=verify, sample_images=sample_images,
+                     representative_data=representative_data, labels=labels, num_verify=num_verify,
+                     tolerance=tolerance, min_top1_agreement=min_top1_agreement)
