@@ -3,7 +3,7 @@
 Needs only numpy and Pillow (no Keras, no TensorFlow), so that training
 (``keras_vit.training.data``), export and prediction (``keras_vit.tflite.data``) and the
 on-device example (``keras_vit.tflite.on_device_example``) share it, and an app can
-reproduce it exactly (``tflite/ON_DEVICE.md``).
+reproduce it exactly (the documentation's on-device guide, ``docs/guides/on-device.md``).
 
 Image preparation (:func:`prepare_image`): decode, convert to 8-bit RGB (16-bit and float
 grayscale are rescaled to 0..255, not clipped), then either resize the whole image to the

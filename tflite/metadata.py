@@ -24,8 +24,7 @@ buffer 16-byte aligned as the converter wrote it. Reading needs only ``flatbuffe
 
 Example:
     >>> write_metadata("model.tflite", class_names=["cat", "dog"], name="vit_tiny")
-    >>> read_metadata("model.tflite")["class_names"]
-    ['cat', 'dog']
+    >>> read_metadata("model.tflite")["class_names"]  # the two names, in order
 """
 import io
 import os
@@ -376,8 +375,8 @@ def add_metadata(model_bytes, class_names=None, *, mean=(0.0, 0.0, 0.0), std=(1.
         input_range: stats of the input values (pixels: ``(0, 255)``).
 
     Raises:
-        MetadataError: not a TFLite file, not one input and one output, or class names that do
-        not fit the output.
+        MetadataError: not a TFLite file, not one input and one output, or class names that
+            do not fit the output.
     """
     # A zip archive appended by an earlier call is dropped: the model is rebuilt from its root.
     flat = _check_tflite(model_bytes)
@@ -555,7 +554,7 @@ def read_metadata(path_or_bytes):
 
     Example:
         >>> meta = read_metadata("model_int8.tflite")
-        >>> meta["class_names"][:3], meta["normalization"]
+        >>> names, normalization = meta["class_names"], meta["normalization"]
     """
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         data = bytes(path_or_bytes)

@@ -2,7 +2,7 @@
 
 The exported model normalizes inside (including the BGR flip that ml-cvnets/transformers
 weights need), so the only work on the device is preparing the pixels, defined once in
-:func:`keras_vit.data.prepare_image` and spelled out in ``tflite/ON_DEVICE.md``: decode to
+:func:`keras_vit.data.prepare_image` and spelled out in ``docs/guides/on-device.md``: decode to
 8-bit RGB, then resize the whole image to the model input (``--crop 1``, the default: what
 ``keras-vit train`` and ``keras-vit predict --resize`` do), or resize the shorter side to
 ``size / crop`` and cut the central ``size`` x ``size`` (``--crop 0.875``: the ImageNet
