@@ -15,11 +15,11 @@ so that every checkpoint key maps to one variable. Convolutions are followed by
 BatchNormalization (epsilon 1e-5, as PyTorch) and SiLU ("swish"); strided convolutions pad
 symmetrically as PyTorch does (``ZeroPadding2D`` + ``valid``), not TensorFlow's ``same``.
 """
-import keras
 from keras import layers
 
-from ...layers import DropPath, drop_path_rates, image_input, map_head
-from ...layers.features import pyramid
+from ...layers import DropPath, drop_path_rates
+from ...layers.classifier import Backbone, image_classifier
+from ...layers.features import producer_name, pyramid
 from ...layers.fusion import BatchNormalization, LayerNormalization, SiLU
 from .layers import MobileViTTransformerBlock, Resize, patch_grid_size
 
@@ -98,7 +98,9 @@ def mobilevit_block(x, transformer_dim, depth, *, patch_size, num_heads, mlp_rat
     return conv_bn(x, channels, 3, epsilon=epsilon, name=f"{name}_conv_fusion")
 
 
+@image_classifier(name="mobilevit", mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 def MobileViT(
+    x,
     *,
     input_shape=(256, 256, 3),
     stem_channels=16,
@@ -116,15 +118,6 @@ def MobileViT(
     drop_rate=0.0,
     attn_drop_rate=0.0,
     drop_path_rate=0.0,
-    num_classes=1000,
-    include_top=True,
-    include_preprocessing=True,
-    mean=(0.0, 0.0, 0.0),
-    std=(1.0, 1.0, 1.0),
-    channel_order="rgb",
-    pooling=None,
-    classifier_activation=None,
-    name="mobilevit",
 ):
     """Builds a MobileViT as a functional ``keras.Model``.
 
@@ -155,13 +148,14 @@ def MobileViT(
     """
     if len(channels) != 5 or len(block_depths) != 2 or len(transformer_dims) != 3 or len(transformer_depths) != 3:
         raise ValueError("MobileViT has 5 stages: 5 channels, 2 block_depths, 3 transformer_dims and 3 transformer_depths.")
-    inputs, x = image_input(input_shape, include_preprocessing=include_preprocessing, mean=mean, std=std, channel_order=channel_order)
     eps = batch_norm_epsilon
     x = conv_bn(x, stem_channels, 3, stride=2, epsilon=eps, name="stem")
+    levels = []  # the stage outputs, strides 2 … 32 (timm's feature_info)
     for stage, depth in enumerate(block_depths):
         for i in range(depth):
             stride = 2 if stage > 0 and i == 0 else 1
             x = inverted_residual(x, channels[stage], stride=stride, expand_ratio=expand_ratio, epsilon=eps, name=f"stages_{stage}_{i}")
+        levels.append((x, 2 ** (stage + 1), producer_name(x)))
     rates = drop_path_rates(drop_path_rate, sum(transformer_depths))
     for k, (dim, depth) in enumerate(zip(transformer_dims, transformer_depths)):
         stage = k + 2
@@ -173,19 +167,9 @@ def MobileViT(
             attn_drop_rate=attn_drop_rate, drop_path_rates=rates[start:start + depth],
             layer_norm_epsilon=layer_norm_epsilon, epsilon=eps, name=f"stages_{stage}_1",
         )
+        levels.append((x, 2 ** (stage + 1), producer_name(x)))
     x = conv_bn(x, num_features, 1, epsilon=eps, name="final_conv")
-    x = map_head(x, num_classes=num_classes, include_top=include_top, pooling=pooling, drop_rate=drop_rate, classifier_activation=classifier_activation)
-    return keras.Model(inputs, x, name=name)
-
-
-def _stage_output(model, stage):
-    """The last layer of a stage: the MobileViT block's fusion, or the last inverted residual."""
-    if stage >= 2:
-        return model.get_layer(f"stages_{stage}_1_conv_fusion_act")
-    last = max(int(layer.name.split("_")[2]) for layer in model.layers if layer.name.startswith(f"stages_{stage}_"))
-    names = {layer.name for layer in model.layers}
-    prefix = f"stages_{stage}_{last}"
-    return model.get_layer(f"{prefix}_add" if f"{prefix}_add" in names else f"{prefix}_conv3_1x1_bn")
+    return Backbone(x, levels, drop_rate=drop_rate)
 
 
 def features(model, out_indices=None):
@@ -194,8 +178,4 @@ def features(model, out_indices=None):
     ``out_indices`` index that list, as timm's ``feature_info`` does (default ``(1, 2, 3, 4)``:
     ``P2`` … ``P5``).
     """
-    levels = []
-    for stage in range(5):
-        layer = _stage_output(model, stage)
-        levels.append((layer.output, 2 ** (stage + 1), layer.name))
-    return pyramid(model, levels, (1, 2, 3, 4) if out_indices is None else out_indices)
+    return pyramid(model, out_indices=(1, 2, 3, 4) if out_indices is None else out_indices)
