@@ -120,7 +120,14 @@ def main(argv=None):
             return code
     if args.command != "list":
         register_layers()
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        # Every file is written to a temporary name and renamed when complete, and temporary
+        # files are removed on the way out: an interrupted command leaves nothing half-written.
+        print(f"keras-vit {args.command}: interrupted; nothing half-written was left behind "
+              "(outputs are written atomically). Run the command again to redo it.", file=sys.stderr)
+        return 130
 
 
 def register_layers():

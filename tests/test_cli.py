@@ -110,3 +110,15 @@ def test_import_registers_layers_so_keras_files_load(tmp_path):
                   f"m = keras.saving.load_model({str(tmp_path / 'm.keras')!r})\n"
                   "print('OK', m.output_shape)\n")
     assert result.returncode == 0 and "OK (None, 3)" in result.stdout, result.stderr[-1500:]
+
+
+def test_ctrl_c_is_one_line_not_a_traceback(monkeypatch, capsys):
+    import keras_vit.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run_list", interrupted)
+    assert cli.main(["list"]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1 and "interrupted" in err
