@@ -400,6 +400,8 @@ def _check_arguments(spec, num_classes, input_shape, drop_path_rate, overrides):
                              f"{', '.join(known)} (and create_model's own keywords).")
         if key in ("mean", "std", "channel_order"):
             continue  # the Preprocessing layer checks these
+        if value is None and signature[key].default is None:
+            continue  # None is the builder's own default (e.g. T2T-ViT's qk_scale: head_dim ** -0.5)
         reference = spec.config.get(key, signature[key].default)
         _check_value(spec.name, key, value, None if reference is inspect.Parameter.empty else reference)
 

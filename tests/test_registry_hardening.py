@@ -36,3 +36,13 @@ def test_a_one_channel_batch_is_not_taken_as_rgb():
         with pytest.raises(ValueError, match="1 channel"):
             run()
     assert model(np.zeros((2, 32, 32, 3), np.float32)).shape == (2, 3)
+
+
+def test_none_is_accepted_where_it_is_the_builders_default():
+    # T2T-ViT's named variants carry a numeric qk_scale; None asks for the official head_dim ** -0.5.
+    import keras
+
+    with keras.StatelessScope(initialize_variables=False):
+        keras_vit.create_model("t2t_vit_7", qk_scale=None)
+    with pytest.raises(ValueError, match="qk_scale"):
+        keras_vit.create_model("t2t_vit_7", qk_scale="half")
