@@ -1,5 +1,6 @@
 """Building blocks shared by every keras_vit family."""
 from .attention import Attention, MultiHeadSelfAttention, RelativePositionBias
+from .classifier import Backbone, image_classifier
 from .embedding import ClassToken, PatchEmbedding, PositionEmbedding
 from .head import classifier, drop_path_rates, image_input, map_head, token_head
 from .mlp import MLP
@@ -16,6 +17,7 @@ from .transformer import TransformerBlock
 
 __all__ = [
     "Attention",
+    "Backbone",
     "ClassToken",
     "DropPath",
     "LayerScale",
@@ -28,6 +30,7 @@ __all__ = [
     "TokenPooling",
     "TransformerBlock",
     "classifier",
+    "image_classifier",
     "drop_path_rates",
     "image_input",
     "map_head",
