@@ -88,3 +88,18 @@ def test_export_table_and_files(tmp_path, tiny_recipe_file, capsys):
     assert rows["model_float32.tflite"]["accuracy"] == pytest.approx(keras_acc, abs=0.01)
     assert rows["model_int8.tflite"]["size_bytes"] < rows["model_float32.tflite"]["size_bytes"]
     assert "model_int8.tflite" in capsys.readouterr().out
+
+    # The files `train --export` writes, in the client phone apps use (MediaPipe Tasks): they load
+    # unchanged, name their classes as the data does ("0"..."9") and answer as LiteRT does.
+    mediapipe = pytest.importorskip("tests.tflite.test_mediapipe")
+    from keras_vit.training import load_dataset
+
+    splits = load_dataset("digits", 16)
+    images, labels = map(np.stack, zip(*splits.test.as_numpy_iterator()))
+    for name in ("model_float32.tflite", "model_int8.tflite"):
+        path = str(tmp_path / name)
+        named = mediapipe.mediapipe_top1(path, images)
+        assert [n for _, n in named] == [str(i) for i in mediapipe.litert_top1(path, images)], name
+        assert [i for i, _ in named] == [int(n) for _, n in named]  # digit names are their indices
+        accuracy = np.mean([int(n) == y for (_, n), y in zip(named, labels)])
+        assert accuracy == pytest.approx(rows[name]["accuracy"], abs=1e-6), name
