@@ -59,6 +59,11 @@ setup(
         "tflite": ["ai-edge-litert"],
         # create_model("hf://user/repo") and sharing a run on the Hugging Face Hub.
         "hub": ["huggingface_hub"],
+        # CUDA machines: TensorFlow with its CUDA libraries; JAX on NVIDIA GPUs or on TPUs
+        # (`keras-vit train --backend jax`). Untested on real accelerators so far (docs/backends.md).
+        "gpu": ["tensorflow[and-cuda]"],
+        "jax-cuda": ["jax[cuda12]"],
+        "jax-tpu": ["jax[tpu]"],
         "dev": [
             # Below 9.2: pytest 9.2 keeps node ids where pytest-xdist 3.8's `--dist loadgroup`
             # cannot tag them, so `xdist_group` stops grouping (the int8 tests' trained models
@@ -81,6 +86,8 @@ setup(
             "transformers",
             # The README's segmentation example: keras-hub's DeepLabV3 head on our pyramids.
             "keras-hub",
+            # The models and the training loop are tested on JAX (and PyTorch, above) too.
+            "jax>=0.10",
             # The real client phone apps use: every export is loaded by MediaPipe Tasks in CI.
             "mediapipe",
             # create_model("hf://...") is tested against a prepared local Hub cache.

@@ -6,6 +6,7 @@ conversion are the registry-wide test's (tests/test_registry.py).
 Reference models get random parameters *and* random BatchNorm running statistics, are
 saved as safetensors and loaded through ``create_model(name, weights=path)``.
 """
+import keras
 import numpy as np
 import pytest
 
@@ -86,7 +87,7 @@ def test_tiny_parity(tiny_checkpoint, size):
     model = keras_vit.create_model(NAME, weights=str(path), **{**tiny, "input_shape": (size, size, 3)})
     raw = images(size)
     # With in-model preprocessing: the timm layout takes RGB in [0, 1].
-    assert_close(np.asarray(model(raw, training=False)), torch_logits(ref, raw.astype(np.float32) / 255.0))
+    assert_close(keras.ops.convert_to_numpy(model(raw, training=False)), torch_logits(ref, raw.astype(np.float32) / 255.0))
 
 
 @pytest.mark.slow
@@ -95,7 +96,7 @@ def test_timm_parity(timm_checkpoint, size):
     ref, path = timm_checkpoint
     model = keras_vit.create_model(NAME, weights=str(path), input_shape=(size, size, 3))
     raw = images(size)
-    assert_close(np.asarray(model(raw, training=False)), torch_logits(ref, raw.astype(np.float32) / 255.0))
+    assert_close(keras.ops.convert_to_numpy(model(raw, training=False)), torch_logits(ref, raw.astype(np.float32) / 255.0))
 
 
 def _cvnets_from_timm(state):
@@ -157,7 +158,7 @@ def test_cvnets_layout(tiny_checkpoint, tmp_path):
     tiny = keras_vit.get_model_spec(NAME).tiny
     model = keras_vit.create_model(NAME, weights=str(path), include_preprocessing=False, **tiny)
     x = images(64).astype(np.float32) / 255.0
-    assert_close(np.asarray(model(x, training=False)), torch_logits(ref, x))
+    assert_close(keras.ops.convert_to_numpy(model(x, training=False)), torch_logits(ref, x))
 
 
 @pytest.mark.slow
