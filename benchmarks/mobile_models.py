@@ -60,6 +60,7 @@ def plot(rows, path):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
     for kind, marker, colour in (("float32", "o", "tab:blue"), ("fastest", "s", "tab:orange"),
@@ -78,6 +79,8 @@ def plot(rows, path):
             ax.annotate("", xy=(r["fastest"], r["top1"]), xytext=(r["float32"], r["top1"]),
                         arrowprops=dict(arrowstyle="->", color="tab:orange", alpha=0.6))
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("TFLite latency, ms (1 thread, XNNPACK; log scale)")
     ax.set_ylabel("ImageNet-1k top-1, % (paper)")
     ax.set_title("Mobile ViTs: accuracy against latency (up and left is better)")

@@ -224,7 +224,9 @@ def kecam_model(name, size, num_classes=1000, config=None, mean=(0.0, 0.0, 0.0),
                          patch_size=config["patch_size"], mlp_ratio=config.get("mlp_ratio", 4), **common)
     elif name in KECAM_MODELS:
         module_name, constructor, extra = KECAM_MODELS[name]
-        module = importlib.import_module(f"keras_cv_attention_models.{module_name}")
+        # Some kecam "modules" (efficientvit_b) are attributes of the package, not importable paths.
+        module = getattr(import_kecam(), module_name, None) or importlib.import_module(
+            f"keras_cv_attention_models.{module_name}")
         inner = getattr(module, constructor)(**common, **extra)
     else:
         raise ImportError(f"no kecam peer for {name}")
