@@ -32,6 +32,17 @@ def linear(x):
     return np.transpose(x)
 
 
+def batch_norm(src, dst):
+    """Rules for a PyTorch BatchNorm ``src`` (a regex of its module path) into Keras' ``dst``:
+    scale, shift and running statistics."""
+    return [
+        Rule(src + r"\.weight", dst + "/gamma"),
+        Rule(src + r"\.bias", dst + "/beta"),
+        Rule(src + r"\.running_mean", dst + "/moving_mean"),
+        Rule(src + r"\.running_var", dst + "/moving_variance"),
+    ]
+
+
 def _require_rank(x, rank, what):
     if np.ndim(x) != rank:
         raise ValueError(f"a {what} needs a {rank}-D array, got shape {np.shape(x)}")

@@ -5,19 +5,9 @@ and ``main`` wrappers (``stages.2.blocks.1.context_module.main.qkv.conv`` ->
 ``stages_2_1_context_qkv_conv``); the head's MLP is ``head_fc``/``head_norm`` and its
 classifier ``head`` (timm's ``head.classifier.0/1/4``).
 """
-from ...weights.convert import Layout, Rule, conv2d, depthwise_conv2d, layout_converter, linear
+from ...weights.convert import Layout, Rule, batch_norm, conv2d, depthwise_conv2d, layout_converter, linear
 
 _IGNORE = [r".*num_batches_tracked"]
-
-
-def _bn(src, dst):
-    """BatchNorm scale, shift and running statistics."""
-    return [
-        Rule(src + r"\.weight", dst + "/gamma"),
-        Rule(src + r"\.bias", dst + "/beta"),
-        Rule(src + r"\.running_mean", dst + "/moving_mean"),
-        Rule(src + r"\.running_var", dst + "/moving_variance"),
-    ]
 
 
 def _conv_norm(src, dst, transform=conv2d):
@@ -25,7 +15,7 @@ def _conv_norm(src, dst, transform=conv2d):
     return [
         Rule(src + r"\.conv\.weight", dst + "_conv/kernel", transform),
         Rule(src + r"\.conv\.bias", dst + "_conv/bias"),
-        *_bn(src + r"\.norm", dst + "_norm"),
+        *batch_norm(src + r"\.norm", dst + "_norm"),
     ]
 
 

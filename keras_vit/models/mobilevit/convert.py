@@ -6,19 +6,9 @@ release) nests each conv as ``block.conv``/``block.norm`` and numbers stages fro
 """
 import re
 
-from ...weights.convert import Layout, Rule, conv2d, depthwise_conv2d, layout_converter, linear
+from ...weights.convert import Layout, Rule, batch_norm, conv2d, depthwise_conv2d, layout_converter, linear
 
 _IGNORE = [r".*num_batches_tracked"]
-
-
-def _bn(src, dst):
-    """BatchNorm scale, shift and running statistics."""
-    return [
-        Rule(src + r"\.weight", dst + "/gamma"),
-        Rule(src + r"\.bias", dst + "/beta"),
-        Rule(src + r"\.running_mean", dst + "/moving_mean"),
-        Rule(src + r"\.running_var", dst + "/moving_variance"),
-    ]
 
 
 def _ln(src, dst):
@@ -31,7 +21,7 @@ def _dense(src, dst):
 
 def _conv_bn(src_conv, src_bn, dst, transform=conv2d):
     """A ConvNormAct: ``{dst}_conv/kernel`` and ``{dst}_bn/*``."""
-    return [Rule(src_conv + r"\.weight", dst + "_conv/kernel", transform)] + _bn(src_bn, dst + "_bn")
+    return [Rule(src_conv + r"\.weight", dst + "_conv/kernel", transform)] + batch_norm(src_bn, dst + "_bn")
 
 
 # --- timm: stem.conv, stages.{s}.{b}.<module>, final_conv, head.fc --------------------------
@@ -43,7 +33,7 @@ TIMM_RULES = [
     *_conv_bn(r"final_conv\.conv", r"final_conv\.bn", "final_conv"),
     *_conv_bn(_S + r"conv2_kxk\.conv", _S + r"conv2_kxk\.bn", _D + "conv2_kxk", depthwise_conv2d),
     Rule(_S + _CONVS + r"\.conv\.weight", _D + "{2}_conv/kernel", conv2d),
-    *_bn(_S + _CONVS + r"\.bn", _D + "{2}_bn"),
+    *batch_norm(_S + _CONVS + r"\.bn", _D + "{2}_bn"),
     Rule(_S + r"conv_1x1\.weight", _D + "conv_1x1/kernel", conv2d),
     *_ln(_T + r"norm([12])", _TD + "norm{3}"),
     *_dense(_T + r"attn\.(qkv|proj)", _TD + "attn/{3}"),

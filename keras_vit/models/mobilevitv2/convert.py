@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from ...weights.convert import Layout, Rule, conv2d, depthwise_conv2d, layout_converter
+from ...weights.convert import Layout, Rule, batch_norm, conv2d, depthwise_conv2d, layout_converter
 
 _IGNORE = [r".*num_batches_tracked"]
 
@@ -22,23 +22,13 @@ def conv1x1_dense(x):
     return np.transpose(x[:, :, 0, 0])
 
 
-def _bn(src, dst):
-    """BatchNorm scale, shift and running statistics."""
-    return [
-        Rule(src + r"\.weight", dst + "/gamma"),
-        Rule(src + r"\.bias", dst + "/beta"),
-        Rule(src + r"\.running_mean", dst + "/moving_mean"),
-        Rule(src + r"\.running_var", dst + "/moving_variance"),
-    ]
-
-
 def _affine(src, dst):
     return [Rule(src + r"\.weight", dst + "/gamma"), Rule(src + r"\.bias", dst + "/beta")]
 
 
 def _conv_bn(src, dst, transform=conv2d):
     """A timm ConvNormAct ``{src}.conv``/``{src}.bn``: ``{dst}_conv/kernel`` and ``{dst}_bn/*``."""
-    return [Rule(src + r"\.conv\.weight", dst + "_conv/kernel", transform)] + _bn(src + r"\.bn", dst + "_bn")
+    return [Rule(src + r"\.conv\.weight", dst + "_conv/kernel", transform)] + batch_norm(src + r"\.bn", dst + "_bn")
 
 
 _S, _D = r"stages\.(\d+)\.(\d+)\.", "stages_{0}_{1}_"
@@ -63,7 +53,7 @@ TIMM_RULES = [
 # --- Apple ml-cvnets: conv_1, layer_1..layer_5, classifier.1 -------------------------------
 def _cv_conv(src, dst, transform=conv2d):
     """ml-cvnets ConvLayer2d: ``{src}.block.conv`` and ``{src}.block.norm``."""
-    return [Rule(src + r"\.block\.conv\.weight", dst + "_conv/kernel", transform)] + _bn(src + r"\.block\.norm", dst + "_bn")
+    return [Rule(src + r"\.block\.conv\.weight", dst + "_conv/kernel", transform)] + batch_norm(src + r"\.block\.norm", dst + "_bn")
 
 
 def _cv_dense(src, dst):
