@@ -35,6 +35,7 @@ from keras import layers, ops
 
 from ...layers import DropPath, drop_path_rates
 from ...layers.classifier import Backbone, image_classifier
+from ...layers.conv import torch_conv
 from ...layers.features import producer_name, pyramid
 from ...layers.fusion import BatchNormalization
 from ...layers.head import MAP_POOLING, classifier
@@ -102,14 +103,8 @@ def _hardswish(x, name):
 
 def conv_norm_act(x, filters, kernel_size, *, name, stride=1, depthwise=False, use_bias=False, norm=True, activation=True):
     """timm's ConvNormAct: ``{name}_conv``, optional ``{name}_norm`` (BatchNorm) and ``{name}_act`` (hardswish)."""
-    padding = "same"
-    if stride > 1 and kernel_size > 1:
-        x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
-        padding = "valid"
-    if depthwise:
-        x = layers.DepthwiseConv2D(kernel_size, strides=stride, padding=padding, use_bias=use_bias, name=f"{name}_conv")(x)
-    else:
-        x = layers.Conv2D(filters, kernel_size, strides=stride, padding=padding, use_bias=use_bias, name=f"{name}_conv")(x)
+    x = torch_conv(x, filters, kernel_size, stride=stride, depthwise=depthwise, use_bias=use_bias, name=f"{name}_conv",
+                   pad_name=f"{name}_pad")
     if norm:
         x = BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{name}_norm")(x)
     if activation:

@@ -24,6 +24,7 @@ from keras import layers
 
 from ...layers import Attention, DropPath, LayerScale, drop_path_rates
 from ...layers.classifier import Backbone, image_classifier
+from ...layers.conv import torch_conv
 from ...layers.features import pyramid
 from ...layers.fusion import BatchNormalization
 
@@ -42,16 +43,9 @@ def _gelu(x, name):
 def conv(x, filters, kernel_size, *, name, stride=1, depthwise=False, use_bias=False):
     """A convolution padded as PyTorch's (``k // 2`` on every side); depthwise keeps
     ``filters / channels`` outputs per input channel (timm's ``groups=in_chs``)."""
-    padding = "same"
-    if stride > 1 and kernel_size > 1:
-        x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
-        padding = "valid"
-    if depthwise:
-        multiplier = filters // x.shape[-1]
-        return layers.DepthwiseConv2D(
-            kernel_size, strides=stride, padding=padding, depth_multiplier=multiplier, use_bias=use_bias, name=name
-        )(x)
-    return layers.Conv2D(filters, kernel_size, strides=stride, padding=padding, use_bias=use_bias, name=name)(x)
+    return torch_conv(x, filters, kernel_size, stride=stride, depthwise=depthwise,
+                      depth_multiplier=filters // x.shape[-1] if depthwise else 1, use_bias=use_bias, name=name,
+                      pad_name=f"{name}_pad")
 
 
 def conv_bn(x, filters, kernel_size, *, name, stride=1, depthwise=False):

@@ -19,6 +19,7 @@ from keras import layers
 
 from ...layers import DropPath, drop_path_rates
 from ...layers.classifier import Backbone, image_classifier
+from ...layers.conv import torch_conv
 from ...layers.features import producer_name, pyramid
 from ...layers.fusion import BatchNormalization, LayerNormalization, SiLU
 from .layers import MobileViTTransformerBlock, Resize, patch_grid_size
@@ -32,14 +33,7 @@ def make_divisible(value, divisor=8):
 
 def conv_bn(x, filters, kernel_size, *, name, stride=1, depthwise=False, activation=True, epsilon=1e-5):
     """Convolution without bias, BatchNormalization and (optionally) SiLU: ``{name}_conv/_bn``."""
-    padding = "same"
-    if stride > 1 and kernel_size > 1:
-        x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
-        padding = "valid"
-    if depthwise:
-        x = layers.DepthwiseConv2D(kernel_size, strides=stride, padding=padding, use_bias=False, name=f"{name}_conv")(x)
-    else:
-        x = layers.Conv2D(filters, kernel_size, strides=stride, padding=padding, use_bias=False, name=f"{name}_conv")(x)
+    x = torch_conv(x, filters, kernel_size, stride=stride, depthwise=depthwise, name=f"{name}_conv", pad_name=f"{name}_pad")
     x = BatchNormalization(epsilon=epsilon, momentum=0.9, name=f"{name}_bn")(x)
     if activation:
         x = SiLU(name=f"{name}_act")(x)
