@@ -71,6 +71,8 @@ setup(
             "pytest<9.2",
             # `python -m pytest` runs on both cores of the CI machine (pytest.ini: -n 2).
             "pytest-xdist",
+            # pytest.ini: a per-test time limit, so that a hang fails one test, not the CI run.
+            "pytest-timeout",
             "scikit-learn",
             "matplotlib",
             "tensorflow-datasets",

@@ -29,6 +29,16 @@ def check_layer_configs(model):
     assert checked, "no keras_vit layer found"
 
 
+def check_no_strided_pointwise_conv(model):
+    """No 1 x 1 convolution with a stride: its gradient in TensorFlow 2.21's oneDNN kernels
+    (and PyTorch's) corrupts the heap during ``fit``. ``keras_vit.layers.conv.torch_conv``
+    builds it as ``Subsample2D`` and a stride-1 convolution instead."""
+    bad = [layer.name for layer in iter_layers(model)
+           if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))
+           and tuple(layer.kernel_size) == (1, 1) and max(layer.strides) > 1]
+    assert not bad, f"strided 1x1 convolutions (use torch_conv, or Subsample2D + a stride-1 conv): {bad}"
+
+
 def check_keras_round_trip(model, images, tmp_path):
     """Saving to .keras and loading back (safe mode) gives the same outputs."""
     path = str(tmp_path / "model.keras")

@@ -5,6 +5,7 @@ which sets KERAS_VIT_REQUIRE_REFERENCES=1 so that a missing reference fails loud
 holds for the official-code fixtures in ``tests/fixtures/official`` (``require_fixture``).
 """
 import importlib
+import importlib.util
 import os
 import pathlib
 
@@ -20,6 +21,17 @@ def require(module):
     if os.environ.get("KERAS_VIT_REQUIRE_REFERENCES") == "1":
         return importlib.import_module(module)
     return pytest.importorskip(module)
+
+
+def require_installed(module):
+    """Like ``require``, but without importing ``module``: for a backend (``jax``, ``torch``)
+    that only a child process runs. Importing jaxlib into a TensorFlow test process puts two
+    XLA runtimes in one process for the rest of that pytest worker's life."""
+    if importlib.util.find_spec(module) is not None:
+        return
+    if os.environ.get("KERAS_VIT_REQUIRE_REFERENCES") == "1":
+        pytest.fail(f"{module} is not installed (pip install -e '.[dev]' installs it)")
+    pytest.skip(f"{module} is not installed")
 
 
 def require_fixture(path):

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 import keras_vit
-from tests.model_checks import check_keras_round_trip, check_layer_configs, check_mixed_precision, check_tflite
+from tests.model_checks import (check_keras_round_trip, check_layer_configs, check_mixed_precision,
+                                check_no_strided_pointwise_conv, check_tflite)
 from tests.references import OFFICIAL_FIXTURES, require, require_fixture
 
 FIXTURES = OFFICIAL_FIXTURES
@@ -144,6 +145,7 @@ def test_tiny_round_trips(name, tmp_path):
     x = tiny_images(name)
     assert model.predict(x, verbose=0).shape == (2, model.output_shape[-1])
     check_layer_configs(model)
+    check_no_strided_pointwise_conv(model)
     check_keras_round_trip(model, x, tmp_path)
 
 

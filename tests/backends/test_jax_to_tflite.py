@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.backends.test_backends import child_env, run_child
-from tests.references import require
+from tests.references import require, require_installed
 
 NAME = "mobilevit_s"
 
@@ -44,7 +44,7 @@ def _relative(actual, expected):
 
 @pytest.mark.slow
 def test_jax_trained_model_exports_to_tflite(tmp_path):
-    require("jax")
+    require_installed("jax")
     require("ai_edge_litert")
     import keras
 
@@ -53,7 +53,7 @@ def test_jax_trained_model_exports_to_tflite(tmp_path):
 
     if keras.backend.backend() != "tensorflow":
         pytest.skip("this process is the TensorFlow side")
-    run_child(["-c", TRAIN_ON_JAX, NAME, str(tmp_path)], child_env("jax"), timeout=900, what="training on JAX")
+    run_child(["-c", TRAIN_ON_JAX, NAME, str(tmp_path)], child_env("jax"), timeout=600, what="training on JAX")
     saved = np.load(tmp_path / "logits.npz")
     images, jax_logits = saved["images"], saved["logits"]
 

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.references import require
+from tests.references import require_installed
 from tests.training.helpers import TINY_RECIPE, start_python, stop
 
 TWO_DEVICES = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
@@ -39,7 +39,7 @@ def _finish(process, out, log, timeout=600):
 
 @pytest.mark.slow
 def test_two_devices_give_the_losses_of_one(tmp_path):
-    require("jax")
+    require_installed("jax")
     one, out1 = _train(tmp_path, "one", RECIPE, "--strategy", "one_device")
     metrics1, history1 = _finish(one, out1, tmp_path / "one.log")
     two, out2 = _train(tmp_path, "two", RECIPE)
@@ -55,7 +55,7 @@ def test_two_devices_give_the_losses_of_one(tmp_path):
 
 @pytest.mark.slow
 def test_killed_two_device_run_resumes(tmp_path):
-    require("jax")
+    require_installed("jax")
     # Batch 8: ~157 steps per epoch, a backup every 10 steps: the kill lands mid-epoch.
     recipe = dict(RECIPE, batch_size=8, backup_every_steps=10)
     first, out = _train(tmp_path, "run", recipe)
