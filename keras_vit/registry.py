@@ -382,7 +382,10 @@ def _check_arguments(spec, num_classes, input_shape, drop_path_rate, overrides):
         raise ValueError(f"drop_path_rate must be a number in [0, 1) (a probability per block), got {drop_path_rate!r}.")
     if input_shape is not None:
         shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
-        if shape is None or len(shape) != 3 or shape[-1] != 3 or not all(_is_int(d) and d > 0 for d in shape):
+        # A family whose builder declares any_input_size takes None sides (one model for every size).
+        any_size = getattr(spec.builder, "any_input_size", False)
+        if shape is None or len(shape) != 3 or shape[-1] != 3 or not all(
+                (_is_int(d) and d > 0) or (any_size and d is None and i < 2) for i, d in enumerate(shape)):
             raise ValueError(
                 f"input_shape must be (height, width, 3) with positive integer sides, got {input_shape!r}; the "
                 "models have position embeddings or windows sized to the input, so None (any size) is not "

@@ -15,6 +15,11 @@ TFLite's TRANSPOSE and XNNPACK take).
 A map whose size is not a multiple of the patch is resized bilinearly (half-pixel
 centres, no antialiasing: PyTorch's ``align_corners=False``) to the next multiple before
 unfolding, and back after folding, as the references do.
+
+A model built for any input size (``input_shape=(None, None, 3)``, for the multi-scale
+training of the paper) knows its maps' sizes only when it runs: the block then reads the
+patch grid from ``ops.shape`` and :class:`ResizeToPatch`/:class:`ResizeLike` do the resize
+at call time. A model of fixed size keeps its static grid and layers.
 """
 import math
 
@@ -161,6 +166,91 @@ class Resize(layers.Layer):
         return config
 
 
+def _next_multiple(size, patch):
+    # ints for static sizes, scalar tensors for sizes known only at call time
+    return (size + patch - 1) // patch * patch
+
+
+def _source_pixels(in_size, out_size):
+    """Rows (or columns) that bilinear resizing with half-pixel centres reads, and the weight of the second."""
+    scale = ops.cast(in_size, "float32") / ops.cast(out_size, "float32")
+    position = ops.maximum((ops.cast(ops.arange(out_size), "float32") + 0.5) * scale - 0.5, 0.0)
+    low = ops.floor(position)
+    low_index = ops.cast(low, "int32")
+    return low_index, ops.minimum(low_index + 1, in_size - 1), position - low
+
+
+def _resize_any(x, size):
+    """:func:`_resize` for sizes that may be tensors (keras' resize wants Python ints): the same
+    interpolation as two gathers and a lerp per axis, width first as TensorFlow's kernel does."""
+    if all(isinstance(v, int) for v in (*ops.shape(x)[1:3], *size)):
+        return _resize(x, size)
+    for axis, out_size in ((2, size[1]), (1, size[0])):
+        low, high, frac = _source_pixels(ops.shape(x)[axis], out_size)
+        frac = ops.cast(ops.reshape(frac, (-1, 1) if axis == 2 else (-1, 1, 1)), x.dtype)
+        first = ops.take(x, low, axis=axis)
+        x = first + (ops.take(x, high, axis=axis) - first) * frac
+    return x
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class ResizeToPatch(layers.Layer):
+    """Bilinear resize of a ``(B, H, W, C)`` map to the next multiples of the patch, sized at
+    call time: :class:`Resize` for models built for any input size (``None`` height or width).
+
+    Same interpolation as :class:`Resize`; a map that is already a multiple is returned as it is
+    when its size is static, and resized to its own size (an exact identity) otherwise.
+
+    Args:
+        patch_size: int or (height, width) of a patch.
+
+    Example:
+        >>> x = ResizeToPatch(2)(feature_map)  # (B, 5, 5, C) -> (B, 6, 6, C); (B, 6, 6, C) unchanged
+    """
+
+    def __init__(self, patch_size=2, **kwargs):
+        super().__init__(**kwargs)
+        self.patch_size = _pair(patch_size)
+
+    def call(self, x):
+        shape = ops.shape(x)
+        h, w = shape[1], shape[2]
+        size = (_next_multiple(h, self.patch_size[0]), _next_multiple(w, self.patch_size[1]))
+        if all(isinstance(v, int) for v in (h, w)) and size == (h, w):
+            return x
+        return _resize_any(x, size)
+
+    def compute_output_shape(self, input_shape):
+        size = [None if s is None else _next_multiple(s, p) for s, p in zip(input_shape[1:3], self.patch_size)]
+        return (input_shape[0], *size, input_shape[3])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"patch_size": self.patch_size})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class ResizeLike(layers.Layer):
+    """Bilinear resize of a map to the height and width of a second one, read at call time:
+    the way back of :class:`ResizeToPatch` (``ResizeLike()([x, before])``).
+
+    Example:
+        >>> y = ResizeLike()([transformed, feature_map])  # transformed resized to feature_map's size
+    """
+
+    def call(self, inputs):
+        x, reference = inputs
+        (h, w), (rh, rw) = ops.shape(x)[1:3], ops.shape(reference)[1:3]
+        if all(isinstance(v, int) for v in (h, w, rh, rw)) and (h, w) == (rh, rw):
+            return x
+        return _resize_any(x, (rh, rw))
+
+    def compute_output_shape(self, input_shape):
+        x, reference = input_shape
+        return (x[0], reference[1], reference[2], x[3])
+
+
 @keras.saving.register_keras_serializable(package="keras_vit")
 class MobileViTTransformerBlock(TransformerBlock):
     """:class:`TransformerBlock` over a whole ``(B, H, W, C)`` map, attention within patch pixels.
@@ -176,7 +266,8 @@ class MobileViTTransformerBlock(TransformerBlock):
 
     Args:
         patch_size: int or (height, width) of a patch; height and width of the map must be
-            multiples of it (resize first, as :class:`Unfold` does).
+            multiples of it (resize first, as :class:`Unfold` does). They may be ``None`` (a
+            model for any input size): the patch grid is then read at call time.
         **kwargs: the arguments of :class:`TransformerBlock`.
 
     Example:
@@ -188,12 +279,16 @@ class MobileViTTransformerBlock(TransformerBlock):
         self.patch_size = _pair(patch_size)
 
     def build(self, input_shape):
-        if len(input_shape) != 4 or input_shape[1] is None or input_shape[2] is None:
-            raise ValueError(f"{self.name}: needs a (batch, height, width, channels) map of fixed size, got {input_shape}.")
-        (ph, pw) = self.patch_size
-        if input_shape[1] % ph or input_shape[2] % pw:
-            raise ValueError(f"{self.name}: map size {input_shape[1:3]} is not a multiple of the patch {self.patch_size}.")
+        if len(input_shape) != 4:
+            raise ValueError(f"{self.name}: needs a (batch, height, width, channels) map, got {input_shape}.")
+        self._check_grid(input_shape[1:3])
         super().build(input_shape)
+
+    def _check_grid(self, size):
+        if any(s is not None and s % p for s, p in zip(size, self.patch_size)):
+            raise ValueError(
+                f"{self.name}: map size {tuple(size)} is not a multiple of the patch {self.patch_size}; "
+                "resize it to the next multiple first (ResizeToPatch), as the MobileViT block does.")
 
     def call(self, x, training=None, return_attention_scores=False, **attention_kwargs):
         # The parent's computation; the norms through fusion.layer_norm, whose inference form
@@ -211,10 +306,17 @@ class MobileViTTransformerBlock(TransformerBlock):
         attn = self.attn
         h, w, c = x.shape[1], x.shape[2], x.shape[3]
         (ph, pw), heads, d = self.patch_size, attn.num_heads, attn.head_dim
+        batch = -1
+        if h is None or w is None:
+            # Built for any size: the grid comes from the call-time shape. A static size is
+            # checked here; a dynamic one that is not a multiple fails in the reshape, whose
+            # explicit batch leaves no -1 to absorb a wrong grid.
+            batch, h, w = ops.shape(x)[:3]
+            self._check_grid([s if isinstance(s, int) else None for s in (h, w)])
         nh, nw = h // ph, w // pw
         # (B, nh, ph, nw, pw * 3 * heads, D) -> (B, ph, pw * 3 * heads, nh, nw, D): the qkv
         # columns are (3, heads, D) as in timm, so this is (B * P, 3 * heads, N, D).
-        qkv = ops.reshape(attn.qkv(x), (-1, nh, ph, nw, pw * 3 * heads, d))
+        qkv = ops.reshape(attn.qkv(x), (batch, nh, ph, nw, pw * 3 * heads, d))
         qkv = ops.reshape(ops.transpose(qkv, (0, 2, 4, 1, 3, 5)), (-1, 3 * heads, nh * nw, d))
         q, k, v = ops.split(qkv, 3, axis=1)
         out, scores = attn.attend(q, k, v, training=training, **attention_kwargs)

@@ -22,7 +22,7 @@ from ...layers.classifier import Backbone, image_classifier
 from ...layers.conv import torch_conv
 from ...layers.features import producer_name, pyramid
 from ...layers.fusion import BatchNormalization, LayerNormalization, SiLU
-from .layers import MobileViTTransformerBlock, Resize, patch_grid_size
+from .layers import MobileViTTransformerBlock, Resize, ResizeLike, ResizeToPatch, patch_grid_size
 
 
 def make_divisible(value, divisor=8):
@@ -67,8 +67,13 @@ def mobilevit_block(x, transformer_dim, depth, *, patch_size, num_heads, mlp_rat
     x = conv_bn(x, channels, 3, epsilon=epsilon, name=f"{name}_conv_kxk")
     x = layers.Conv2D(transformer_dim, 1, use_bias=False, name=f"{name}_conv_1x1")(x)
     size = tuple(x.shape[1:3])
-    padded = patch_grid_size(size, patch_size)
-    if padded != size:
+    before = x
+    # A model for any input size (None in size) resizes the same way, sized when it runs.
+    dynamic = None in size
+    padded = size if dynamic else patch_grid_size(size, patch_size)
+    if dynamic:
+        x = ResizeToPatch(patch_size, name=f"{name}_resize")(x)
+    elif padded != size:
         # The references resize a map that is not a multiple of the patch, and back after.
         x = Resize(padded, name=f"{name}_resize")(x)
     for i in range(depth):
@@ -85,7 +90,9 @@ def mobilevit_block(x, transformer_dim, depth, *, patch_size, num_heads, mlp_rat
         )(x)
     # Inference form that TFLite folds into conv_proj (fusion.layer_norm); same variables.
     x = LayerNormalization(epsilon=layer_norm_epsilon, name=f"{name}_norm")(x)
-    if padded != size:
+    if dynamic:
+        x = ResizeLike(name=f"{name}_resize_back")([x, before])
+    elif padded != size:
         x = Resize(size, name=f"{name}_resize_back")(x)
     x = conv_bn(x, channels, 1, epsilon=epsilon, name=f"{name}_conv_proj")
     x = layers.Concatenate(name=f"{name}_concat")([shortcut, x])
@@ -116,9 +123,11 @@ def MobileViT(
     """Builds a MobileViT as a functional ``keras.Model``.
 
     Args:
-        input_shape: (height, width, 3), fixed; multiples of 32 keep every map a multiple of
+        input_shape: (height, width, 3); multiples of 32 keep every map a multiple of
             the patch (others work too: maps are resized around the transformer, as the
-            references do).
+            references do). ``(None, None, 3)`` builds one model for every size (the
+            multi-scale training of the paper), the same weights and layer names; TFLite
+            export wants a fixed size.
         stem_channels: width of the stride-2 stem convolution.
         channels: output width of the five stages (two MobileNetV2 stages, three MobileViT).
         block_depths: MobileNetV2 blocks in the first two stages.
@@ -164,6 +173,10 @@ def MobileViT(
         levels.append((x, 2 ** (stage + 1), producer_name(x)))
     x = conv_bn(x, num_features, 1, epsilon=eps, name="final_conv")
     return Backbone(x, levels, drop_rate=drop_rate)
+
+
+# create_model takes input_shape=(None, None, 3) for this family (see mobilevit_block).
+MobileViT.any_input_size = True
 
 
 def features(model, out_indices=None):
