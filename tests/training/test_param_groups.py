@@ -1,9 +1,10 @@
 """Parameter groups (weight-decay exemptions, layer-wise learning-rate decay) against timm's.
 
-For ViT, DeiT (distilled), BEiT and Swin at one tiny configuration, timm's own
-``param_groups_weight_decay`` and ``param_groups_layer_decay`` run on timm's model; each timm
-parameter is mapped to our variable by the family's timm key map (``convert.TIMM_RULES``),
-and every parameter must get the same weight decay and the same learning-rate scale.
+For ViT, DeiT (distilled), BEiT, Swin, MobileViT v2, EfficientViT (MIT) and FastViT at one
+tiny configuration, timm's own ``param_groups_weight_decay`` and ``param_groups_layer_decay``
+run on timm's model; each timm parameter is mapped to our variable by the family's timm key map
+(``convert.TIMM_RULES``, or its ``"timm"`` layout), and every parameter must get the same weight
+decay and the same learning-rate scale, except where ``DIFFERENT_DECAY`` says why not.
 """
 import re
 
@@ -38,19 +39,77 @@ CASES = {
 }
 
 
+def _tiny(name):
+    """The registry's tiny configuration of ``name`` (tests/test_registry.py's), without its head size."""
+    tiny = dict(keras_vit.get_model_spec(name).tiny)
+    tiny.pop("num_classes", None)
+    return tiny
+
+
+def _timm_mobilevitv2(num_classes, **tiny):
+    """timm's ByobNet from the blocks of its ``mobilevitv2_*`` at our tiny widths (timm's
+    ``create_model`` takes no block configuration for them)."""
+    from timm.models.byobnet import ByobNet, ByoModelCfg
+    from timm.models.mobilevit import _inverted_residual_block, _mobilevitv2_block
+
+    c, (d0, d1), depths = tiny["channels"], tiny["block_depths"], tiny["transformer_depths"]
+    blocks = (_inverted_residual_block(d=d0, c=c[0], s=1, br=2.0),
+              _inverted_residual_block(d=d1, c=c[1], s=2, br=2.0),
+              *(_mobilevitv2_block(d=1, c=c[k + 2], s=2, transformer_depth=depths[k]) for k in range(3)))
+    cfg = ByoModelCfg(blocks=blocks, stem_chs=tiny["stem_channels"], stem_type="3x3", stem_pool="",
+                      downsample="", act_layer="silu")
+    return ByobNet(cfg, num_classes=num_classes)
+
+
+_MV2, _EV, _FV = _tiny("mobilevitv2_050"), _tiny("efficientvit_b0"), _tiny("fastvit_sa12")
+CASES.update({
+    # A timm builder instead of a name: called with num_classes and the timm kwargs.
+    "mobilevitv2": ("mobilevitv2_050", _timm_mobilevitv2, _MV2, _MV2),
+    "efficientvit": ("efficientvit_b0", "efficientvit_b0",
+                     {k: _EV[k] for k in ("widths", "depths", "head_dim", "head_widths")}, _EV),
+    # timm's fastvit_sa12 has our tiny config's token mixers and 7x7 position encoding.
+    "fastvit": ("fastvit_sa12", "fastvit_sa12",
+                dict(layers=_FV["depths"], embed_dims=_FV["embed_dims"], mlp_ratios=_FV["mlp_ratios"],
+                     token_mixers=_FV["token_mixers"]), _FV),
+})
+
+# Distinct learning-rate scales (layers) with layer decay. ViT, DeiT, BEiT: the embeddings,
+# each block, the head. Swin: the embeddings, 2 + 2 + 2 blocks (each downsampling joins the
+# next block), the head. MobileViT v2: the stem, 1 + 2 + 2 + 2 + 2 blocks (timm counts each
+# stage's downsampling inverted residual as a block), the head. EfficientViT: the stem (with
+# its residual block), 2 + 1 + 2 + 2 blocks, the head (1x1 convolution, MLP, classifier).
+# FastViT: the stem, one block per stage (its downsampling and position encoding join it),
+# the final convolution with the head.
+LAYERS = {"swin": 8, "mobilevitv2": 11, "efficientvit": 9, "fastvit": 6}
+
+# Where we knowingly decay differently from timm: case -> (regex on our path, why).
+DIFFERENT_DECAY = {
+    "fastvit": (r"layer_scale(_[12])?/gamma$",
+                "timm stores FastViT's layer scales as (C, 1, 1), so its 1-D rule does not exempt "
+                "them and it decays them (as ml-fastvit's own timm training did); ours are (C,) and "
+                "exempt like every other family's layer scale. Matching timm needs a family "
+                "declaration of variables to decay although 1-D, which the registry has not."),
+}
+
+
 def _timm_rules(name):
     import importlib
 
     family = keras_vit.get_model_spec(name).family
     family = "vit" if family == "deit" else family
-    return importlib.import_module(f"keras_vit.models.{family}.convert").TIMM_RULES
+    convert = importlib.import_module(f"keras_vit.models.{family}.convert")
+    if hasattr(convert, "TIMM_RULES"):
+        return convert.TIMM_RULES
+    return next(layout.rules for layout in convert.LAYOUTS if layout.name == "timm")
 
 
 def _our_path(timm_name, rules):
     for rule in rules:
         found = re.match(rule.pattern + "$", timm_name)
         if found:
-            return rule.target.format(*found.groups())
+            # FastViT's targets are timm's dotted module paths, which its convert() joins
+            # with underscores; no other family's target has a dot.
+            return rule.target.format(*found.groups()).replace(".", "_")
     raise AssertionError(f"no key-map rule for timm parameter {timm_name}")
 
 
@@ -68,30 +127,43 @@ def test_param_groups_equal_timm(case):
     from timm.optim import param_groups_layer_decay, param_groups_weight_decay
 
     ours_name, timm_name, timm_kwargs, overrides = CASES[case]
-    reference = timm.create_model(timm_name, pretrained=False, num_classes=5, **timm_kwargs)
+    if callable(timm_name):
+        reference = timm_name(num_classes=5, **timm_kwargs)
+    else:
+        reference = timm.create_model(timm_name, pretrained=False, num_classes=5, **timm_kwargs)
     model = keras_vit.create_model(ours_name, num_classes=5, **overrides)
-    assert model.count_params() == sum(p.numel() for p in reference.parameters())
+    # Trainable only: BatchNorm statistics are variables here and buffers in timm.
+    assert (sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+            == sum(p.numel() for p in reference.parameters()))
     rules = _timm_rules(ours_name)
     paths = {n: _our_path(n, rules) for n, _ in reference.named_parameters()}
     assert sorted(paths.values()) == sorted(v.path for v in model.trainable_variables)
 
-    no_decay = reference.no_weight_decay()
+    # As timm's create_optimizer_v2: a model without no_weight_decay() declares nothing.
+    no_decay = reference.no_weight_decay() if hasattr(reference, "no_weight_decay") else set()
     plain = _timm_groups(reference, param_groups_weight_decay(
         reference, WEIGHT_DECAY, no_weight_decay_list=no_decay))
     layered = _timm_groups(reference, param_groups_layer_decay(
         reference, WEIGHT_DECAY, no_weight_decay_list=no_decay, layer_decay=0.65))
     ours_plain = param_groups(model)
     ours_layered = param_groups(model, layer_decay=0.65)
-    scales = set()
+    different = re.compile(DIFFERENT_DECAY[case][0]) if case in DIFFERENT_DECAY else None
+    scales, differed = set(), []
     for timm_param, path in paths.items():
-        assert ours_plain[path].decay == (plain[timm_param][0] > 0), (timm_param, path)
+        timm_decays = plain[timm_param][0] > 0
+        if different is not None and different.search(path):
+            assert timm_decays and layered[timm_param][0] > 0, (timm_param, path)
+            timm_decays = False  # DIFFERENT_DECAY: timm decays it, we do not
+            differed.append(path)
+        assert ours_plain[path].decay == timm_decays, (timm_param, path)
         assert ours_plain[path].lr_scale == 1.0
         wd, scale = layered[timm_param]
-        assert ours_layered[path].decay == (wd > 0), (timm_param, path)
+        assert ours_layered[path].decay == timm_decays, (timm_param, path)
         assert ours_layered[path].lr_scale == pytest.approx(scale, rel=1e-9), (timm_param, path)
         scales.add(round(scale, 12))
+    assert bool(differed) == (different is not None), differed
     # Every block is its own layer, plus the embeddings and the head.
-    assert len(scales) == {"swin": 8}.get(case, overrides.get("depth", 0) + 2)
+    assert len(scales) == LAYERS.get(case, overrides.get("depth", 0) + 2)
 
     # The trainer's AdamW gets exactly these exemptions and multipliers.
     optimizer = build_optimizer(Recipe(model=ours_name, epochs=1, layer_decay=0.65,
@@ -135,7 +207,7 @@ def test_every_family_declares_groups_covering_blocks():
         if spec.group_matcher is not None:
             families.setdefault(spec.family, name)
     assert {"vit", "deit", "beit", "swin", "cvt", "pvt", "pvt_v2", "mobilevit", "cct",
-            "t2t_vit", "dat"} <= set(families)
+            "t2t_vit", "dat", "mobilevitv2", "efficientvit", "fastvit"} <= set(families)
     for family, name in families.items():
         spec = keras_vit.get_model_spec(name)
         model = keras_vit.create_model(name, **spec.tiny)

@@ -15,7 +15,8 @@ import keras_vit
 from keras_vit.training.recipe import RECIPES_DIR, list_recipes, load_recipe
 
 PAPER_RECIPES = sorted(n for n in list_recipes() if n.endswith("_imagenet"))
-FAMILIES = ("vit", "deit", "beit", "swin", "cvt", "pvt", "pvt_v2", "mobilevit", "cct", "t2t_vit", "dat")
+FAMILIES = ("vit", "deit", "beit", "swin", "cvt", "pvt", "pvt_v2", "mobilevit", "cct", "t2t_vit", "dat",
+            "mobilevitv2", "efficientvit", "fastvit")
 
 
 @pytest.fixture(scope="module")
