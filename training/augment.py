@@ -4,6 +4,8 @@ RandAugment and horizontal flips run per image, RandomErasing and MixUp/CutMix p
 all inside the ``tf.data`` pipeline (the Keras layers are tf.data-safe), so the model stays a
 plain model and augmentation runs on the host CPU while accelerators train.
 """
+import functools
+
 import keras
 import tensorflow as tf
 
@@ -11,6 +13,37 @@ import tensorflow as tf
 #: Augmentation runs on the input pipeline's float32 pixels, whatever mixed-precision policy the
 #: model trains under (under mixed_bfloat16, CutMix otherwise mixed bfloat16 and float32 tensors).
 F32 = dict(dtype="float32")
+
+
+class ChosenOpsRandAugment(keras.layers.RandAugment):
+    """``keras.layers.RandAugment`` that computes only the operations it picked.
+
+    RandAugment (Cubuk et al., 2020) applies ``num_ops`` operations picked at random from a
+    list. Keras's layer computes every operation of its list ``num_ops`` times per image and
+    keeps the picked one with ``where`` (22 transforms for 2 operations, Equalization's
+    histograms among them); here a ``tf.switch_case`` on the picked index runs that one only.
+    The random draws (:meth:`get_random_transformation`) and so the output are Keras's: only
+    the work differs. For ``tf.data`` pipelines, where augmentation runs.
+
+    Example:
+        >>> layer = ChosenOpsRandAugment(value_range=(0, 255), num_ops=2, factor=0.9, seed=1)
+        >>> ds = ds.map(lambda x, y: (layer(x, training=True), y))
+    """
+
+    def transform_images(self, images, transformation, training=True):
+        images = tf.cast(images, self.compute_dtype)
+        if not training:
+            return images
+        transforms = transformation["transforms"]
+        for i in range(self.num_ops):
+            shape = images.shape
+            images = tf.switch_case(tf.cast(transformation["layer_idxes"][i], tf.int32), [
+                functools.partial(self._apply_one, name, images, value) for name, value in transforms.items()])
+            images = tf.ensure_shape(images, shape)
+        return images
+
+    def _apply_one(self, name, images, value):
+        return tf.cast(getattr(self, name).transform_images(images, value), self.compute_dtype)
 
 
 class Augmenter:
@@ -42,8 +75,8 @@ class Augmenter:
         self.mix_switch_prob = float(mix_switch_prob)
         self.flip = keras.layers.RandomFlip("horizontal", seed=seed, **F32) if hflip else None
         self.randaugment = (
-            keras.layers.RandAugment(value_range=(0, 255), num_ops=int(randaugment_ops),
-                                     factor=float(randaugment_magnitude), seed=seed + 1, **F32)
+            ChosenOpsRandAugment(value_range=(0, 255), num_ops=int(randaugment_ops),
+                                 factor=float(randaugment_magnitude), seed=seed + 1, **F32)
             if randaugment_ops > 0 else None)
         # Small geometric jitter is the augmentation that matters for tiny images (digits).
         self.geometric = [

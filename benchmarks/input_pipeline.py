@@ -1,0 +1,401 @@
+"""Images/s of our training input pipeline against timm's, on an ImageNet-style folder of JPEGs.
+
+On a CPU-bound host the input pipeline decides the training speed. This script generates an
+ImageNet-style folder (``<root>/<class>/<image>.jpg``: 1000 class folders, a bounded number of
+real JPEGs of varied sizes, smooth random content plus noise so that they compress like
+photographs) under a temporary folder or ``--data``, and times, interleaved in rounds:
+
+* **ours**: what ``keras-vit train`` builds for that folder with a ``<family>_imagenet`` recipe
+  (default ``deit_imagenet``): ``load_dataset`` (Pillow decode and resize in
+  ``keras_vit.data.prepare_image``), ``make_pipeline`` with ``Augmenter.from_recipe`` (flip,
+  RandAugment, RandomErasing, MixUp/CutMix), ``tf.data`` on all cores;
+* **timm**: ``timm.data.create_dataset`` + ``create_loader`` (torch ``DataLoader``, one worker
+  per core) with the same augmentations as timm spells them (RandomResizedCrop, flip,
+  ``rand-m9-mstd0.5-inc1``, RandomErasing ``re_prob``/pixel mode) and ``timm.data.Mixup`` on
+  each batch in the main process, as timm's ``train.py`` does on a CPU;
+* each one stage by stage (decode only; + crop/resize; + flip and RandAugment; + erasing and
+  MixUp/CutMix) to show where the time goes;
+* ``tf.data`` variants of ours: ``deterministic=False``, a private thread pool, Keras's stock
+  RandAugment (before this script's change to ``training/augment.py``).
+
+Every candidate is a live iterator over an endless stream of batches. A round takes each
+candidate in turn (the first one rotates): it sleeps ``--gap`` seconds so that the candidate
+timed before it refills its prefetch buffers alone, draws ``--settle`` batches untimed (what
+the buffers hold comes for free), then times batches for ``--block-seconds``. images/s is one
+value per round; ratios are taken within a round, then the median over rounds. Warm-up (the
+first batches of every candidate: worker start, shuffle buffer, autotuning) is not timed.
+The harness's ``time_interleaved`` is not used because of the prefetch buffers: a pipeline
+left idle keeps working until its buffers are full, and would charge that work to the next
+candidate's timed calls.
+
+Repeated augmentation is set to 1 for both: our ``make_pipeline`` repeats images after
+decoding (3 copies per decode), timm's ``RepeatAugSampler`` decodes each copy, and it exists
+only for distributed runs.
+
+Usage::
+
+    python benchmarks/input_pipeline.py [--data /tmp/imagenet_like] [--images 4000] [--batch 64]
+        [--rounds 5] [--block-seconds 5] [--recipe deit_imagenet] [--results-dir docs/benchmarks]
+"""
+import argparse
+import itertools
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+#: Stages of the breakdown, in order; each adds work to the one before.
+STAGES = ("decode", "crop/resize", "flip + RandAugment", "erasing + MixUp/CutMix")
+
+
+# ----------------------------------------------------------------------------- the folder
+
+
+def make_image_folder(root, num_classes=1000, num_images=4000, min_side=300, max_side=600, seed=0,
+                      quality=90):
+    """Write an ImageNet-style folder of JPEGs: ``root/class_XXXX/img_YYYY.jpg``.
+
+    Images have random width and height in ``[min_side, max_side]``; their content is a
+    bicubically upsampled random field (smooth, like a photograph's large shapes) plus mild
+    noise (texture), so that they compress and decode like photographs, not like flat colors
+    or pure noise. ``num_images`` is spread over the classes, at least one each. An existing
+    folder with the same number of JPEGs is reused. Returns ``root``.
+    """
+    from PIL import Image
+
+    if num_classes < 2 or num_images < num_classes:
+        raise ValueError(f"need at least 2 classes and one image per class, got num_classes={num_classes}, "
+                         f"num_images={num_images}")
+    if not min_side <= max_side:
+        raise ValueError(f"min_side must be at most max_side, got {min_side} > {max_side}")
+    existing = sum(len(files) for _, _, files in os.walk(root)) if os.path.isdir(root) else 0
+    if existing == num_images:
+        return root
+    rng = np.random.default_rng(seed)
+    for i in range(num_images):
+        folder = os.path.join(root, f"class_{i % num_classes:04d}")
+        os.makedirs(folder, exist_ok=True)
+        width, height = (int(v) for v in rng.integers(min_side, max_side + 1, 2))
+        cells = rng.integers(4, 12)
+        field = rng.uniform(0, 255, (cells, cells, 3)).astype(np.uint8)
+        image = np.asarray(Image.fromarray(field).resize((width, height), Image.BICUBIC), dtype=np.float32)
+        image += rng.normal(0, 12, image.shape)
+        Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(
+            os.path.join(folder, f"img_{i // num_classes:04d}.jpg"), quality=quality)
+    return root
+
+
+# ----------------------------------------------------------------------------- timm
+
+
+def _timm_posterize_zero_bits():
+    """Let timm's posterize keep 0 bits again, as it did before Pillow 13.
+
+    ``rand-...-inc1`` maps the top magnitude to 0 bits kept (a black image, Pillow's result
+    up to version 12); Pillow 13 raises instead, which stops the loader's workers. timm looks
+    its operations up in ``NAME_TO_OP``, so the entries are replaced there.
+    """
+    from PIL import Image
+    from timm.data import auto_augment
+
+    original = auto_augment.posterize
+
+    def posterize(img, bits_to_keep, **kwargs):
+        if bits_to_keep < 1:
+            return Image.new(img.mode, img.size)
+        return original(img, bits_to_keep, **kwargs)
+
+    for name in ("Posterize", "PosterizeIncreasing", "PosterizeOriginal"):
+        auto_augment.NAME_TO_OP[name] = posterize
+
+
+def timm_pipelines(root, recipe, batch_size, workers, stages=STAGES):
+    """``{stage: endless iterator of batches}`` through timm's loader; the last stage is the full one.
+
+    Built before TensorFlow is imported: the workers are forked from this process, and a fork
+    of a process running TensorFlow's thread pools can hang.
+    """
+    import torch
+    from timm.data import Mixup, create_dataset, create_loader
+
+    _timm_posterize_zero_bits()
+    size = recipe.image_size
+    magnitude = int(round(recipe.randaugment_magnitude * 10))
+    common = dict(input_size=(3, size, size), batch_size=batch_size, is_training=True, use_prefetcher=False,
+                  num_workers=workers, interpolation="bilinear", device=torch.device("cpu"),
+                  persistent_workers=workers > 0, use_multi_epochs_loader=True)
+    augmented = dict(common, auto_augment=f"rand-m{magnitude}-mstd0.5-inc1" if recipe.randaugment_ops else None,
+                     re_prob=recipe.random_erasing, re_mode="pixel", hflip=0.5 if recipe.hflip else 0.0)
+    mixup = Mixup(mixup_alpha=recipe.mixup_alpha, cutmix_alpha=recipe.cutmix_alpha, prob=recipe.mix_prob,
+                  switch_prob=recipe.mix_switch_prob, mode="batch", label_smoothing=recipe.label_smoothing,
+                  num_classes=1000)
+
+    def endless(loader, mix=False):
+        for x, y in itertools.chain.from_iterable(itertools.repeat(loader)):
+            yield mixup(x, y) if mix else (x, y)
+
+    def decode_only(image):
+        # The dataset's reader has decoded the file (Image.convert("RGB")); hand over the pixels.
+        return torch.from_numpy(np.asarray(image)[:8, :8].copy())
+
+    made = {}
+    for stage in stages:
+        if stage == "decode":
+            dataset = create_dataset("", root=root, is_training=True, transform=decode_only)
+            loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers,
+                                                 persistent_workers=workers > 0, drop_last=True, shuffle=True)
+            made[stage] = endless(loader)
+        elif stage == "crop/resize":
+            made[stage] = endless(create_loader(create_dataset("", root=root, is_training=True),
+                                                **dict(common, hflip=0.0, color_jitter=None)))
+        elif stage == "flip + RandAugment":
+            made[stage] = endless(create_loader(create_dataset("", root=root, is_training=True),
+                                                **dict(augmented, re_prob=0.0)))
+        elif stage == "erasing + MixUp/CutMix":
+            made[stage] = endless(create_loader(create_dataset("", root=root, is_training=True), **augmented),
+                                  mix=True)
+        else:
+            raise ValueError(f"unknown stage {stage!r}; stages are {STAGES}")
+    return made
+
+
+# ----------------------------------------------------------------------------- ours
+
+
+def our_recipe(name="deit_imagenet", **overrides):
+    """The recipe ``name`` with repeated augmentation off (see the module docstring)."""
+    from training.recipe import load_recipe
+
+    return load_recipe(name, repeated_augmentation=1, **overrides)
+
+
+def _options(deterministic=None, threads=None):
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    if deterministic is not None:
+        options.deterministic = deterministic
+    if threads:
+        options.threading.private_threadpool_size = threads
+    return options
+
+
+def our_pipelines(root, recipe, batch_size, stages=STAGES, variants=(), shuffle_buffer=500, threads=2):
+    """``{label: endless iterator of batches}`` through our training pipeline.
+
+    ``stages`` as :data:`STAGES` (the last one is what ``keras-vit train`` builds); ``variants``
+    among ``"deterministic=False"``, ``"private threadpool"`` and ``"stock RandAugment"``
+    (Keras's own layer, which computes all of its operations for every image), each on the
+    full pipeline. The shuffle buffer holds decoded images (``make_pipeline`` shuffles after
+    ``load_dataset`` decodes); the trainer's 10000 costs memory and start-up time, not speed
+    once running, so a smaller one is used here.
+    """
+    import keras
+    import tensorflow as tf
+
+    from keras_vit.data import open_image
+    from training.augment import Augmenter
+    from training.data import load_dataset, make_pipeline
+
+    splits = load_dataset(root, recipe.image_size, val_fraction=0.0, test_fraction=0.2, seed=0)
+    n = splits.num_classes
+    bare = recipe.replace(random_erasing=0.0, mixup_alpha=0.0, cutmix_alpha=0.0)
+
+    def pipeline(augment, options=None):
+        ds = make_pipeline(splits.train, n, batch_size, training=True, augment=augment, cache=False,
+                           seed=recipe.seed, shuffle_buffer=shuffle_buffer)
+        return iter(ds.with_options(options) if options is not None else ds)
+
+    made = {}
+    for stage in stages:
+        if stage == "decode":
+            # The same Pillow decode as load_dataset, without the resize; images of any size.
+            from keras_vit.data import list_image_folder
+
+            _, files, _ = list_image_folder(root, check=False)
+
+            def decode(path):
+                image = tf.numpy_function(lambda p: np.asarray(open_image(p.decode("utf-8"))), [path], tf.uint8)
+                return image[:8, :8]
+
+            ds = (tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=0).repeat()
+                  .map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE))
+            made[stage] = iter(ds)
+        elif stage == "crop/resize":
+            made[stage] = pipeline(None)
+        elif stage == "flip + RandAugment":
+            made[stage] = pipeline(Augmenter.from_recipe(bare, n))
+        elif stage == "erasing + MixUp/CutMix":
+            made[stage] = pipeline(Augmenter.from_recipe(recipe, n))
+        else:
+            raise ValueError(f"unknown stage {stage!r}; stages are {STAGES}")
+    for variant in variants:
+        if variant == "deterministic=False":
+            made[variant] = pipeline(Augmenter.from_recipe(recipe, n), _options(deterministic=False))
+        elif variant == "private threadpool":
+            made[variant] = pipeline(Augmenter.from_recipe(recipe, n), _options(threads=threads))
+        elif variant == "stock RandAugment":
+            augment = Augmenter.from_recipe(recipe, n)
+            augment.randaugment = keras.layers.RandAugment(
+                value_range=(0, 255), num_ops=int(recipe.randaugment_ops), factor=float(recipe.randaugment_magnitude),
+                seed=recipe.seed + 1, dtype="float32")
+            made[variant] = pipeline(augment)
+        else:
+            raise ValueError(f"unknown variant {variant!r}")
+    return made
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+def load_average():
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
+
+
+def time_rounds(iterators, batch_size, rounds=5, block_seconds=5.0, settle=6, gap=2.0, warmup=8, log=print):
+    """``{label: [images/s, one per round]}`` and the load average before each round.
+
+    Each round visits every iterator in turn (the first rotates): sleep ``gap`` seconds, draw
+    ``settle`` batches untimed, then time whole batches until ``block_seconds`` have passed
+    (at least two). ``warmup`` batches of each are drawn untimed before the first round.
+    """
+    if rounds < 1 or block_seconds <= 0:
+        raise ValueError(f"rounds must be at least 1 and block_seconds positive, got {rounds}, {block_seconds}")
+    labels = list(iterators)
+    for label in labels:
+        t0 = time.perf_counter()
+        for _ in range(warmup):
+            next(iterators[label])
+        log(f"  warm-up {label}: {warmup} batches in {time.perf_counter() - t0:.1f} s")
+    result = {label: [] for label in labels}
+    loads = []
+    for i in range(rounds):
+        loads.append(load_average())
+        shift = i % len(labels)
+        for label in labels[shift:] + labels[:shift]:
+            time.sleep(gap)
+            for _ in range(settle):
+                next(iterators[label])
+            t0 = time.perf_counter()
+            count = 0
+            while count < 2 or time.perf_counter() - t0 < block_seconds:
+                next(iterators[label])
+                count += 1
+            result[label].append(count * batch_size / (time.perf_counter() - t0))
+        log(f"  round {i + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in result.items()))
+    return result, loads
+
+
+def ratio(rounds_a, rounds_b):
+    """Median over rounds of the per-round ratio a / b."""
+    return statistics.median(a / b for a, b in zip(rounds_a, rounds_b))
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=None, help="folder for the generated images (default: a temporary one)")
+    parser.add_argument("--images", type=int, default=4000)
+    parser.add_argument("--classes", type=int, default=1000)
+    parser.add_argument("--recipe", default="deit_imagenet")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2, help="timm's DataLoader workers (ours: tf.data on the cores)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--block-seconds", type=float, default=5.0)
+    parser.add_argument("--settle", type=int, default=6, help="untimed batches at the start of each block")
+    parser.add_argument("--gap", type=float, default=2.0, help="idle seconds before each block")
+    parser.add_argument("--warmup", type=int, default=8)
+    parser.add_argument("--no-breakdown", action="store_true", help="time the full pipelines only")
+    parser.add_argument("--results-dir", default=None, help="where to write the result file (default docs/benchmarks)")
+    args = parser.parse_args(argv)
+
+    tmp = None if args.data else tempfile.TemporaryDirectory(prefix="imagenet_like_")
+    root = args.data or tmp.name
+    t0 = time.perf_counter()
+    make_image_folder(root, num_classes=args.classes, num_images=args.images)
+    sizes = [os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(root) for f in fs]
+    print(f"{len(sizes)} JPEGs in {root} ({sum(sizes) / 2**20:.0f} MiB, mean {np.mean(sizes) / 1024:.0f} KiB), "
+          f"{time.perf_counter() - t0:.0f} s")
+
+    # torch before anything that loads TensorFlow or JAX (reading a recipe does): the other
+    # order crashes at torch's import here.
+    import timm.data  # noqa: F401
+    import torch  # noqa: F401
+
+    from keras_vit.utils import benchmark
+
+    recipe = our_recipe(args.recipe)
+    stages = STAGES if not args.no_breakdown else STAGES[-1:]
+    theirs = timm_pipelines(root, recipe, args.batch, args.workers, stages)
+    # Start timm's workers (forks) now, before TensorFlow's thread pools exist.
+    for it in theirs.values():
+        next(it)
+
+    import tensorflow as tf
+
+    stamp = benchmark.run_stamp("benchmarks/input_pipeline.py")
+    variants = ("deterministic=False", "private threadpool", "stock RandAugment")
+    ours = our_pipelines(root, recipe, args.batch, stages, variants=variants, threads=os.cpu_count())
+    iterators = {f"timm: {k}": v for k, v in theirs.items()}
+    iterators.update({f"ours: {k}": v for k, v in ours.items()})
+    load_before = load_average()
+    rounds, loads = time_rounds(iterators, args.batch, rounds=args.rounds, block_seconds=args.block_seconds,
+                                settle=args.settle, gap=args.gap, warmup=args.warmup)
+    load_after = load_average()
+    full = STAGES[-1]
+    timm_full = rounds[f"timm: {full}"]
+
+    def row(label, against):
+        median, low, high = benchmark.summarize(rounds[label])
+        return [label.split(": ", 1)[1], f"{median:.0f}", f"{low:.0f}-{high:.0f}", f"{ratio(rounds[label], against):.2f}x"]
+
+    main_rows = [["timm `create_loader` + `Mixup`"] + row(f"timm: {full}", timm_full)[1:],
+                 ["ours (`keras-vit train`)"] + row(f"ours: {full}", timm_full)[1:]]
+    main_rows += [[f"ours, {v}"] + row(f"ours: {v}", timm_full)[1:] for v in variants]
+    ours_vs_timm = ratio(rounds[f"ours: {full}"], timm_full)
+    breakdown = []
+    for stage in stages:
+        a, b = rounds[f"ours: {stage}"], rounds[f"timm: {stage}"]
+        breakdown.append([stage, f"{statistics.median(a):.0f}", f"{statistics.median(b):.0f}", f"{ratio(a, b):.2f}x"])
+
+    header = ("pipeline", "images/s (median)", "min-max over rounds", "vs timm (median of per-round ratios)")
+    body = [
+        f"Folder: {len(sizes)} generated JPEGs, {args.classes} class folders, sides 300-600 px, mean "
+        f"{np.mean(sizes) / 1024:.0f} KiB; ours reads the train split of `load_dataset` (80%), timm all of them. "
+        f"Recipe `{args.recipe}` ({recipe.image_size} px, RandAugment {recipe.randaugment_ops} ops magnitude "
+        f"{recipe.randaugment_magnitude}, hflip {recipe.hflip}, RandomErasing {recipe.random_erasing}, MixUp "
+        f"{recipe.mixup_alpha} / CutMix {recipe.cutmix_alpha}, switch {recipe.mix_switch_prob}), repeated "
+        f"augmentation off for both; batch {args.batch}; timm with {args.workers} DataLoader workers, ours with "
+        f"tf.data on {os.cpu_count()} cores (TensorFlow {tf.__version__}). {args.rounds} rounds of "
+        f"{args.block_seconds:g} s per pipeline, interleaved, warm-up excluded; load average "
+        f"{load_before:.1f} before the rounds, {load_after:.1f} after, "
+        f"{min(loads):.1f}-{max(loads):.1f} at the start of each round.",
+        f"**Ours is {ours_vs_timm:.2f}x timm** (median of per-round ratios).",
+        "## Full pipelines", benchmark.markdown_table(header, main_rows),
+    ]
+    if len(stages) > 1:
+        body += ["## Where the time goes",
+                 "Each stage adds work to the one above; images/s of the pipeline up to that stage.",
+                 benchmark.markdown_table(("stage", "ours images/s", "timm images/s", "ours vs timm"), breakdown)]
+    path = benchmark.write_result("input_pipeline", "Training input pipeline: ours against timm", stamp,
+                                  "\n\n".join(body), folder=args.results_dir)
+    print(open(path, encoding="utf-8").read())
+    print(f"wrote {path}")
+    if tmp is not None:
+        tmp.cleanup()
+    return rounds
+
+
+if __name__ == "__main__":
+    main()
