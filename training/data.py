@@ -34,6 +34,7 @@ def make_pipeline(
     shuffle_buffer=10000,
     skip_batches=0,
     repeats=1,
+    multi_scale=None,
 ):
     """Batch an unbatched split into a ``tf.data`` pipeline ready for ``model.fit``.
 
@@ -52,6 +53,8 @@ def make_pipeline(
             passed on this many times in a row, each copy augmented apart, so a batch holds
             ``batch_size / repeats`` distinct images and an epoch of the same steps sees
             ``1 / repeats`` of the split (timm's ``RASampler`` does the same across GPUs).
+        multi_scale: a :class:`~keras_vit.training.multiscale.MultiScaleSampler` (training
+            only): batches of varying resolution and size instead of ``batch_size``.
 
     Returns:
         A ``tf.data.Dataset`` of ``(float32 images in [0, 255], one-hot labels)``.
@@ -63,13 +66,17 @@ def make_pipeline(
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
         if repeats > 1:
             ds = ds.flat_map(lambda x, y: tf.data.Dataset.from_tensors((x, y)).repeat(repeats))
-        if skip_batches:
+        if skip_batches and multi_scale is None:
             # Skipping elements before augmentation is cheap and, with a seeded shuffle,
             # lands exactly where the interrupted run stopped.
             ds = ds.skip(skip_batches * batch_size)
         if augment is not None:
             ds = ds.map(augment.per_image, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.batch(batch_size, drop_remainder=training)
+    if training and multi_scale is not None:
+        # Batch sizes vary with the resolution: resuming skips whole batches.
+        ds = multi_scale.batch(ds).skip(skip_batches)
+    else:
+        ds = ds.batch(batch_size, drop_remainder=training)
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.one_hot(y, num_classes)),
                 num_parallel_calls=tf.data.AUTOTUNE)
     if training and augment is not None:

@@ -14,6 +14,8 @@ from typing import Any, Optional
 
 from keras_vit.utils.io import write_json
 
+from .multiscale import check_multi_scale
+
 RECIPES_DIR = os.path.join(os.path.dirname(__file__), "recipes")
 
 
@@ -56,7 +58,10 @@ class Recipe:
         random_erasing (probability of ``RandomErasing`` per image), hflip, random_translate
         (largest shift, fraction of the side), random_rotate (largest turn, fraction of 360°),
         repeated_augmentation (each image appears this many times in a row, differently
-        augmented, with the same steps per epoch: DeiT's repeated augmentation with 3).
+        augmented, with the same steps per epoch: DeiT's repeated augmentation with 3),
+        multi_scale (``null``: off; ``{"sizes": [...]}``: MobileViT's multi-scale sampler, each
+        batch at a side drawn from ``sizes`` with ``batch_size * (image_size / side) ** 2``
+        images, validation and test at ``image_size``; see :mod:`training.multiscale`).
     Distillation (DeiT)
         teacher: ``.keras`` file (or a model passed to :func:`train`); ``None``: no distillation.
         distillation: ``"soft"`` or ``"hard"``. distillation_alpha, distillation_temperature:
@@ -116,6 +121,7 @@ class Recipe:
     random_translate: float = 0.0
     random_rotate: float = 0.0
     repeated_augmentation: int = 1
+    multi_scale: Optional[dict] = None
 
     teacher: Optional[str] = None
     distillation: str = "hard"
@@ -172,6 +178,7 @@ class Recipe:
             )
         if self.deterministic not in (True, False, "auto"):
             raise ValueError(f"Recipe key 'deterministic' must be true, false or \"auto\", got {self.deterministic!r}")
+        check_multi_scale(self.multi_scale, self.image_size, self.batch_size, self.model)
         _check_normalization(self.model_overrides)
         _check_model_overrides(self.model, self.model_overrides)
         if self.optimizer not in ("adamw", "sgd"):

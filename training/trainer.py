@@ -26,6 +26,7 @@ from .distill import Distiller, load_teacher, merge_student_outputs
 from .backend import KerasDistribution, get_distribution, worker_info
 from .distribute import default_mixed_precision_policy, get_strategy  # noqa: F401  (get_strategy: re-exported)
 from .optim import build_optimizer
+from .multiscale import MultiScaleSampler
 from .monitor import BestOnValidation, EveryNEpochs, Progress, evaluate_logits, logits_function
 from .recipe import Recipe
 
@@ -47,9 +48,10 @@ def build_model(recipe, num_classes):
     overrides = dict(recipe.model_overrides)
     if recipe.drop_rate:
         overrides.setdefault("drop_rate", recipe.drop_rate)
+    side = None if recipe.multi_scale else recipe.image_size  # multi-scale: any input size
     return keras_vit.create_model(
         recipe.model, weights=recipe.weights, num_classes=num_classes,
-        input_shape=(recipe.image_size, recipe.image_size, 3),
+        input_shape=(side, side, 3),
         drop_path_rate=recipe.drop_path_rate, **overrides)
 
 
@@ -210,7 +212,9 @@ def prepare(recipe=None, output_dir="runs/train", *, model=None, teacher=None,
     splits = load_dataset(recipe.data, recipe.image_size, data_dir=recipe.data_dir,
                           download=recipe.download, val_fraction=recipe.val_fraction,
                           test_fraction=recipe.test_fraction, seed=recipe.split_seed)
-    steps_per_epoch = splits.num_train // recipe.batch_size
+    sampler = MultiScaleSampler.from_recipe(recipe, strategy.num_replicas_in_sync)
+    steps_per_epoch = (sampler.steps_per_epoch(splits.num_train) if sampler else
+                       splits.num_train // recipe.batch_size)
     if steps_per_epoch < 1:
         raise ValueError(f"batch_size {recipe.batch_size} is larger than the training split "
                          f"({splits.num_train} images)")
@@ -228,7 +232,7 @@ def prepare(recipe=None, output_dir="runs/train", *, model=None, teacher=None,
                              augment=Augmenter.from_recipe(recipe, splits.num_classes),
                              cache=f"{cache}-train" if isinstance(cache, str) else cache,
                              seed=recipe.seed, skip_batches=skip,
-                             repeats=recipe.repeated_augmentation)
+                             repeats=recipe.repeated_augmentation, multi_scale=sampler)
 
     if splits.num_val == 0 and recipe.keep == "best":
         raise ValueError(
@@ -321,6 +325,11 @@ def finish(run, export=False):
     else:
         best = run.selector.restore_best()
         kept, score = "epoch {}", "best validation accuracy"
+    if recipe.multi_scale and not run.model_given:
+        # Trained at every size; kept, tested and exported at image_size (the same weights).
+        fixed = build_model(recipe.replace(multi_scale=None), run.splits.num_classes)
+        fixed.set_weights(student.get_weights())
+        student = fixed
     if best and run.is_chief and run.verbose:
         detail = ("no validation split" if best.get("val_accuracy") is None
                   else f"{score} {best['val_accuracy']:.4f}")

@@ -307,12 +307,13 @@ class MobileViTTransformerBlock(TransformerBlock):
         h, w, c = x.shape[1], x.shape[2], x.shape[3]
         (ph, pw), heads, d = self.patch_size, attn.num_heads, attn.head_dim
         batch = -1
+        # A block built for any size checks a static size here; a size known only at run time
+        # that is not a multiple fails in the reshape, whose explicit batch leaves no -1 to
+        # absorb a wrong grid.
+        self._check_grid((h, w))
         if h is None or w is None:
-            # Built for any size: the grid comes from the call-time shape. A static size is
-            # checked here; a dynamic one that is not a multiple fails in the reshape, whose
-            # explicit batch leaves no -1 to absorb a wrong grid.
+            # Built for any size: the grid comes from the call-time shape.
             batch, h, w = ops.shape(x)[:3]
-            self._check_grid([s if isinstance(s, int) else None for s in (h, w)])
         nh, nw = h // ph, w // pw
         # (B, nh, ph, nw, pw * 3 * heads, D) -> (B, ph, pw * 3 * heads, nh, nw, D): the qkv
         # columns are (3, heads, D) as in timm, so this is (B * P, 3 * heads, N, D).
