@@ -94,12 +94,24 @@ def training_facts(name):
     return tuple(spec.no_weight_decay), spec.group_matcher
 
 
+def _decayed_anyway(name):
+    """The family's ``WEIGHT_DECAY`` regexes: 1-D variables that timm decays (its tensor is
+    not 1-D), or ``None``."""
+    from .registry import _REGISTRY
+
+    spec = _REGISTRY.get(name)
+    patterns = tuple(getattr(spec, "weight_decay", ())) if spec is not None else ()
+    return re.compile("|".join(patterns)) if patterns else None
+
+
 def param_groups(model, name=None, layer_decay=None):
     """Weight-decay flag and learning-rate scale of every trainable variable, as timm's.
 
     timm's ``param_groups_weight_decay`` and ``param_groups_layer_decay``: 1-D tensors and
     biases are never decayed, nor what the family declares in ``NO_WEIGHT_DECAY`` (position
-    embeddings, class/distillation/mask tokens, relative-position tables). With
+    embeddings, class/distillation/mask tokens, relative-position tables); what it declares in
+    ``WEIGHT_DECAY`` is decayed although 1-D here, because timm's tensor is not (FastViT's
+    ``(C, 1, 1)`` layer scales). With
     ``layer_decay`` the variables of layer ``i`` (see :func:`layer_ids`) learn at
     ``layer_decay ** (L - i)`` times the rate, ``L`` being the last layer (the head), so the
     head learns at the full rate and the embeddings at ``layer_decay ** L``.
@@ -122,6 +134,7 @@ def param_groups(model, name=None, layer_decay=None):
     name = model.name if name is None else name
     no_decay, matcher = training_facts(name)
     no_decay = re.compile("|".join(no_decay)) if no_decay else None
+    decay_anyway = _decayed_anyway(name)
     variables = model.trainable_variables
     layers = {}
     if layer_decay is not None:
@@ -136,7 +149,8 @@ def param_groups(model, name=None, layer_decay=None):
     last = max(layers.values(), default=0)
     groups = {}
     for v in variables:
-        exempt = (len(v.shape) <= 1 or _BIAS.search(v.path) is not None
+        one_d = len(v.shape) <= 1 and not (decay_anyway is not None and decay_anyway.search(v.path))
+        exempt = (one_d or _BIAS.search(v.path) is not None
                   or (no_decay is not None and no_decay.search(v.path) is not None))
         layer = layers.get(v.path)
         scale = 1.0 if layer is None else float(layer_decay) ** (last - layer)

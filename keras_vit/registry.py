@@ -46,6 +46,8 @@ class ModelSpec:
         paper: citation.
         no_weight_decay: regexes (``re.search`` on variable paths) of the variables that
             AdamW must not decay besides 1-D tensors and biases (timm's ``no_weight_decay()``).
+        weight_decay: regexes of 1-D variables that AdamW decays nevertheless, because timm's
+            tensor is not 1-D and its 1-D rule misses it (FastViT's ``(C, 1, 1)`` layer scales).
         group_matcher: how variables group into layers for layer-wise learning-rate decay,
             timm's ``group_matcher()`` over our variable paths (see
             ``keras_vit.optimizers.layer_ids``); ``None``: the family declares none.
@@ -72,6 +74,7 @@ class ModelSpec:
     reference: tuple = None
     paper: str = ""
     no_weight_decay: tuple = ()
+    weight_decay: tuple = ()
     group_matcher: dict = None
     inference_form: object = None
 
@@ -91,7 +94,7 @@ def register_family(family, presets, *, builder, convert, detect, resample=None,
     ``PARAMETERS`` (name -> official count), ``TINY`` (test overrides), ``PAPER``, and
     optionally ``WEIGHTS`` (name -> ``{tag: WeightsTag}``), ``DEFAULT_WEIGHTS`` (name -> tag),
     ``MEAN``/``STD``, ``LAYOUT_PREPROCESSING`` and ``REFERENCES`` (name -> reference, default
-    ``("timm", name)``), and the training facts ``NO_WEIGHT_DECAY`` and ``GROUP_MATCHER``
+    ``("timm", name)``), and the training facts ``NO_WEIGHT_DECAY``, ``WEIGHT_DECAY`` and ``GROUP_MATCHER``
     (usually imported from the family's ``training.py``).
 
     Example (a family's ``__init__.py``):
@@ -128,6 +131,7 @@ def register_family(family, presets, *, builder, convert, detect, resample=None,
                     reference=references.get(name, ("timm", name)),
                     paper=presets.PAPER,
                     no_weight_decay=tuple(getattr(presets, "NO_WEIGHT_DECAY", ())),
+                    weight_decay=tuple(getattr(presets, "WEIGHT_DECAY", ())),
                     group_matcher=getattr(presets, "GROUP_MATCHER", None),
                 )
             )

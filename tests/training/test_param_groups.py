@@ -82,14 +82,9 @@ CASES.update({
 # the final convolution with the head.
 LAYERS = {"swin": 8, "mobilevitv2": 11, "efficientvit": 9, "fastvit": 6}
 
-# Where we knowingly decay differently from timm: case -> (regex on our path, why).
-DIFFERENT_DECAY = {
-    "fastvit": (r"layer_scale(_[12])?/gamma$",
-                "timm stores FastViT's layer scales as (C, 1, 1), so its 1-D rule does not exempt "
-                "them and it decays them (as ml-fastvit's own timm training did); ours are (C,) and "
-                "exempt like every other family's layer scale. Matching timm needs a family "
-                "declaration of variables to decay although 1-D, which the registry has not."),
-}
+# Where we knowingly decay differently from timm: case -> (regex on our path, why). None now:
+# FastViT's layer scales, (C, 1, 1) and decayed in timm, are declared in its WEIGHT_DECAY.
+DIFFERENT_DECAY = {}
 
 
 def _timm_rules(name):

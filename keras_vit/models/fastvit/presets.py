@@ -5,7 +5,7 @@ every re-parameterizable branch): plain and distilled from a RegNetY-16GF teache
 (``apple_dist_in1k``). Trained at 256 px with ImageNet mean/std.
 """
 from ...weights.tags import WeightsTag
-from .training import GROUP_MATCHER, NO_WEIGHT_DECAY  # noqa: F401  (registered with the family)
+from .training import GROUP_MATCHER, NO_WEIGHT_DECAY, WEIGHT_DECAY  # noqa: F401  (registered with the family)
 
 PAPER = ("Vasu, Gabriel, Zhu, Tuzel & Ranjan, FastViT: A Fast Hybrid Vision Transformer using "
          "Structural Reparameterization, ICCV 2023")
