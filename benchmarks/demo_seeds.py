@@ -166,7 +166,7 @@ def comparison(rows, tolerance=0.3):
         means[name] = statistics.mean(diffs) if diffs else None
     for b, o in pairs:
         body.append([b["seed"]] + [_pts(o[key], b[key]) for key, _ in keys])
-    body.append([f"mean over {len(pairs)} seeds"] + [_fmt_pts(means[name]) for _, name in keys])
+    body.append([f"mean over {len(pairs)} seed(s)"] + [_fmt_pts(means[name]) for _, name in keys])
     body.append([f"within {tolerance} points"] + [
         "-" if means[name] is None else ("yes" if abs(means[name]) <= tolerance else
                                          f"no (by {abs(means[name]) - tolerance:.2f})") for _, name in keys])
@@ -179,7 +179,10 @@ def comparison(rows, tolerance=0.3):
     lines.append(f"Training time per epoch (median over seeds of each run's median epoch, graph building "
                  f"excluded): {base} {base_epoch:.1f} s, {other} {other_epoch:.1f} s; {other} speed-up "
                  f"{speed:.2f}x (per seed {' / '.join(f'{x:.2f}' for x in ratios)}): "
-                 + (f"{other} is **slower** on this model." if speed < 1 else f"{other} is faster on this model."))
+                 + (f"{other} is **slower** on this model." if speed < 1 else f"{other} is faster on this model.")
+                 + " Each run is its own process of several minutes, so a ratio also holds the load difference "
+                 "between the two runs (load column); `benchmarks/bf16.py` compares the two policies step by step "
+                 "in one process.")
     lines.append("")
     loads = [r["load"] for r in rows]
     lines.append(f"Load average during the runs (mean of start and end of each): {min(loads):.1f}-{max(loads):.1f} "
@@ -195,13 +198,23 @@ def comparison(rows, tolerance=0.3):
     lines.append(_markdown_table(["seed", "trained in", "file", "tensors", "CAST ops"], type_rows))
     reduced = sorted({t for r in other_rows for info in (r.get("tflite_types") or {}).values()
                       for t in info["tensors"] if t in ("BFLOAT16", "FLOAT16")})
-    same_as_base = all(o.get("tflite_types") == b.get("tflite_types") for b, o in pairs)
     lines.append("")
-    lines.append(f"The {other}-trained models' exports hold "
+    casts = {p: max((info["CAST"] for r in group for info in (r.get("tflite_types") or {}).values()), default=0)
+             for p, group in ((base, base_rows), (other, other_rows))}
+    lines.append(f"- The {other}-trained models' exports hold "
                  + (f"{', '.join(reduced)} tensors: not float32 graphs." if reduced else
-                    "no BFLOAT16 or FLOAT16 tensor: float32 graphs (int8 where quantized)")
-                 + ("; their tensor types and CAST counts equal the float32-trained ones'." if same_as_base
-                    else "; tensor counts differ from the float32-trained ones' (see above)."))
+                    "no BFLOAT16 or FLOAT16 tensor: float32 graphs (int8 where quantized).")
+                 + f" CAST operators: at most {casts[other]} per file ({base}-trained: at most {casts[base]}).")
+    for name in TFLITE_FILES:
+        # The same file from runs of one precision can differ too (e.g. where int8 keeps ops in
+        # float): say whether it varies within float32 before reading a difference into bfloat16.
+        base_kinds = {json.dumps((r.get("tflite_types") or {}).get(name), sort_keys=True) for r in base_rows}
+        other_kinds = {json.dumps((r.get("tflite_types") or {}).get(name), sort_keys=True) for r in other_rows}
+        if base_kinds == other_kinds and len(base_kinds) == 1:
+            lines.append(f"- `{name}`: the same tensor types and counts in every run of both precisions.")
+        else:
+            lines.append(f"- `{name}`: tensor counts vary from run to run "
+                         f"({len(base_kinds)} distinct over the {base} runs, {len(other_kinds)} over the {other} runs).")
     return "\n".join(lines), means
 
 
