@@ -48,9 +48,11 @@ def test_our_pipelines_yield_batches_at_every_stage(tmp_path):
         assert x.shape == (4, 32, 32, 3) and y.shape == (4, 2), label
         np.testing.assert_allclose(y.numpy().sum(axis=1), 1.0, atol=1e-5)
     rounds, loads = bench.time_rounds({"a": iter(range(10**6)), "b": iter(range(10**6))}, batch_size=4,
-                                      rounds=2, block_seconds=0.01, settle=1, gap=0.0, warmup=1, log=lambda _: None)
+                                      rounds=2, block_seconds=0.01, settle=1, gap=0.0, warmup=2, min_settle=1,
+                                      log=lambda _: None)
     assert set(rounds) == {"a", "b"} and all(len(v) == 2 and min(v) > 0 for v in rounds.values())
     assert len(loads) == 2 and bench.ratio([2.0, 9.0], [1.0, 3.0]) == 2.5
+    bench.wait_idle(0.5)
 
 
 @pytest.mark.slow
