@@ -109,6 +109,17 @@ def report(rows, sizes, epochs, num_train, overrides=()):
                         fmt(min(acc)), fmt(max(acc)), fmt(statistics.median(epoch)) if epoch else "",
                         fmt(statistics.mean(r["load"] for r in runs), 1)])
     shape = steps_and_images(sizes, num_train)
+    reading = ""
+    if len(summary) == 2:
+        pairs = [(f, m) for f in rows for m in rows if f["seed"] == m["seed"] and not f["multi_scale"] and m["multi_scale"]]
+        gain = statistics.mean(100 * (m["test_accuracy"] - f["test_accuracy"]) for f, m in pairs)
+        ratio = statistics.median(m["median_epoch_s"] / f["median_epoch_s"] for f, m in pairs
+                                  if m["median_epoch_s"] and f["median_epoch_s"])
+        reading = (f"Multi-scale minus fixed, same seed: {gain:+.2f} points of test accuracy on average over "
+                   f"{len(pairs)} seeds; epoch time ratio (multi-scale / fixed, median over seeds) {ratio:.2f}, "
+                   "under the loads in the last column. Over the same epochs the multi-scale run makes "
+                   f"{shape['multi-scale'][0]} instead of {shape['plain'][0]} optimizer steps per epoch, "
+                   "and most of its images are seen at another size than the test's.")
     changes = (" (also changed for so few epochs: " + ", ".join(f"`{o}`" for o in overrides) + ")") if overrides else ""
     per_size = ", ".join(f"{s}: {b}" for s, b in shape["batch_sizes"].items())
     body = f"""
@@ -129,6 +140,8 @@ order. Compare the two samplers within this file only.
 ## Summary
 
 {markdown_table(["sampler", "runs", "test accuracy % (mean ± sd)", "min", "max", "median epoch s (median of runs)", "load"], summary)}
+
+{reading}
 
 ## Runs
 

@@ -327,7 +327,8 @@ def finish(run, export=False):
         kept, score = "epoch {}", "best validation accuracy"
     if recipe.multi_scale and not run.model_given:
         # Trained at every size; kept, tested and exported at image_size (the same weights).
-        fixed = build_model(recipe.replace(multi_scale=None), run.splits.num_classes)
+        with run.strategy.scope():
+            fixed = build_model(recipe.replace(multi_scale=None), run.splits.num_classes)
         fixed.set_weights(student.get_weights())
         student = fixed
     if best and run.is_chief and run.verbose:
