@@ -460,6 +460,12 @@ def main(argv=None):
                  "tensor; then flip and RandAugment; then RandomErasing and MixUp/CutMix, per batch in "
                  "`tf.data` for ours, per image in the workers and per batch in the main process for timm).",
                  benchmark.markdown_table(("stage", "ours images/s", "timm images/s", "ours vs timm"), breakdown)]
+        # Each stage adds work: a later stage measured clearly faster than an earlier one is noise.
+        for side in ("ours", "timm"):
+            medians = [statistics.median(rounds[f"{side}: {stage}"]) for stage in stages]
+            if any(later > 1.1 * earlier for earlier, later in zip(medians, medians[1:])):
+                body.append(f"**Noisy run:** {side}'s stages are not in decreasing order of images/s although each "
+                            "adds work; read this run's ratios as rough, and rerun on a quiet host (`--gap 60`).")
     body += ["## What still differs",
              "- Ours has no RandomResizedCrop: `load_dataset` resizes the whole image to the input size (the same "
              "preparation as `keras-vit predict`), while timm and the papers' ImageNet recipes crop a random 8-100% "
