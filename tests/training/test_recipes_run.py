@@ -55,7 +55,9 @@ def _tiny(recipe_name, folder):
     tiny = dict(spec.tiny)
     side = tiny.pop("input_shape")[0]
     tiny.pop("num_classes", None)
-    return recipe.replace(model_overrides=tiny, image_size=side, batch_size=2, epochs=1,
+    # The multi-scale sampler's sizes, scaled as the image side is (MobileViT: 160-320 -> 40-80).
+    multi_scale = recipe.multi_scale and {"sizes": [s * side // recipe.image_size for s in recipe.multi_scale["sizes"]]}
+    return recipe.replace(model_overrides=tiny, image_size=side, batch_size=2, epochs=1, multi_scale=multi_scale,
                           weights=None, data=folder, val_fraction=0.0, test_fraction=0.25,
                           keep="last", backup_every_steps=0, mixed_precision="float32",
                           # Warmup starts at 0: the one step would not move anything.
