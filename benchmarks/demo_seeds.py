@@ -223,7 +223,7 @@ def _pts(a, b):
 
 
 def _fmt_pts(x):
-    return "-" if x is None else f"{x:+.2f}"
+    return "-" if x is None else f"{round(x, 2) + 0.0:+.2f}"  # + 0.0: no "-0.00"
 
 
 def _markdown_table(header, rows):
