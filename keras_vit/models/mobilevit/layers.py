@@ -21,7 +21,6 @@ training of the paper) knows its maps' sizes only when it runs: the block then r
 patch grid from ``ops.shape`` and :class:`ResizeToPatch`/:class:`ResizeLike` do the resize
 at call time. A model of fixed size keeps its static grid and layers.
 """
-import math
 
 import keras
 from keras import layers, ops
@@ -34,11 +33,16 @@ def _pair(value):
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
+def _next_multiple(size, patch):
+    # ints for static sizes, scalar tensors for sizes known only at call time
+    return (size + patch - 1) // patch * patch
+
+
 def _grid(size, patch_size):
     """Patches per side and the padded size, for a (height, width) map."""
     (h, w), (ph, pw) = size, patch_size
-    nh, nw = math.ceil(h / ph), math.ceil(w / pw)
-    return nh, nw, nh * ph, nw * pw
+    new_h, new_w = _next_multiple(h, ph), _next_multiple(w, pw)
+    return new_h // ph, new_w // pw, new_h, new_w
 
 
 def patch_grid_size(size, patch_size):
@@ -164,11 +168,6 @@ class Resize(layers.Layer):
         config = super().get_config()
         config.update({"size": self.size})
         return config
-
-
-def _next_multiple(size, patch):
-    # ints for static sizes, scalar tensors for sizes known only at call time
-    return (size + patch - 1) // patch * patch
 
 
 def _source_pixels(in_size, out_size):
