@@ -80,27 +80,27 @@ def layer_ids(paths, group_matcher):
     return {path: numbers[key] for path, key in ordinals.items()}
 
 
+def _spec(name):
+    """The registered spec of ``name``, or ``None``."""
+    from .registry import _REGISTRY
+
+    return _REGISTRY.get(name)
+
+
 def training_facts(name):
     """``(no_weight_decay, group_matcher)`` declared by the family of registered model ``name``.
 
     A name that is not registered, or a family that declares nothing, gets ``((), None)``:
     timm's default rule only, and no layer groups.
     """
-    from .registry import _REGISTRY
-
-    spec = _REGISTRY.get(name)
+    spec = _spec(name)
     if spec is None:
         return (), None
     return tuple(spec.no_weight_decay), spec.group_matcher
 
 
-def _decayed_anyway(name):
-    """The family's ``WEIGHT_DECAY`` regexes: 1-D variables that timm decays (its tensor is
-    not 1-D), or ``None``."""
-    from .registry import _REGISTRY
-
-    spec = _REGISTRY.get(name)
-    patterns = tuple(getattr(spec, "weight_decay", ())) if spec is not None else ()
+def _any_of(patterns):
+    """One regex matching any of ``patterns``, or ``None`` for none."""
     return re.compile("|".join(patterns)) if patterns else None
 
 
@@ -133,8 +133,9 @@ def param_groups(model, name=None, layer_decay=None):
     """
     name = model.name if name is None else name
     no_decay, matcher = training_facts(name)
-    no_decay = re.compile("|".join(no_decay)) if no_decay else None
-    decay_anyway = _decayed_anyway(name)
+    no_decay = _any_of(no_decay)
+    # WEIGHT_DECAY: 1-D variables that timm decays (its tensor is not 1-D).
+    decay_anyway = _any_of(tuple(getattr(_spec(name), "weight_decay", ())))
     variables = model.trainable_variables
     layers = {}
     if layer_decay is not None:
