@@ -149,6 +149,8 @@ def _by_precision(rows):
 def comparison(rows, tolerance=0.3):
     """The second precision against the first, seed by seed: accuracy differences in points,
     their mean against ``tolerance``, epoch times, and the exported files' tensor types."""
+    from keras_vit.utils.benchmark import markdown_table
+
     groups = _by_precision(rows)
     (base, base_rows), (other, other_rows) = list(groups.items())[:2]
     by_seed = {r["seed"]: r for r in base_rows}
@@ -170,7 +172,7 @@ def comparison(rows, tolerance=0.3):
     body.append([f"within {tolerance} points"] + [
         "-" if means[name] is None else ("yes" if abs(means[name]) <= tolerance else
                                          f"no (by {abs(means[name]) - tolerance:.2f})") for _, name in keys])
-    lines.append(_markdown_table(header, body))
+    lines.append(markdown_table(header, body))
     lines.append("")
     base_epoch = statistics.median(r["median_epoch_s"] for r in base_rows)
     other_epoch = statistics.median(r["median_epoch_s"] for r in other_rows)
@@ -195,7 +197,7 @@ def comparison(rows, tolerance=0.3):
         for name, info in sorted((r.get("tflite_types") or {}).items()):
             tensors = ", ".join(f"{t} {n}" for t, n in info["tensors"].items())
             type_rows.append([r["seed"], r["precision"], name, tensors, info["CAST"]])
-    lines.append(_markdown_table(["seed", "trained in", "file", "tensors", "CAST ops"], type_rows))
+    lines.append(markdown_table(["seed", "trained in", "file", "tensors", "CAST ops"], type_rows))
     reduced = sorted({t for r in other_rows for info in (r.get("tflite_types") or {}).values()
                       for t in info["tensors"] if t in ("BFLOAT16", "FLOAT16")})
     lines.append("")
@@ -224,12 +226,6 @@ def _pts(a, b):
 
 def _fmt_pts(x):
     return "-" if x is None else f"{round(x, 2) + 0.0:+.2f}"  # + 0.0: no "-0.00"
-
-
-def _markdown_table(header, rows):
-    lines = ["| " + " | ".join(str(h) for h in header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def main(argv=None):
