@@ -4,10 +4,15 @@ Every source is turned into three unbatched ``tf.data`` splits of ``(uint8 image
 label)`` resized to the model's input, with its class names. Training
 (:func:`keras_vit.training.data.make_pipeline`) and export calibration and verification
 (:mod:`keras_vit.tflite.data`) both read datasets through :func:`load_dataset`.
+
+Folders and TFDS datasets also keep their training split undecoded
+(:attr:`DataSplits.train_encoded`): a random crop (``RandomResizedCrop``) must see the whole
+image, and shuffling file names or encoded bytes costs far less memory than shuffling
+decoded images.
 """
 import dataclasses
 import os
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -15,8 +20,25 @@ import tensorflow as tf
 
 
 @dataclasses.dataclass
+class EncodedImages:
+    """An unbatched split kept undecoded: ``(data, int label)`` records.
+
+    ``data`` is a file path (``is_path``) or the encoded bytes of one image (JPEG, PNG...).
+    :class:`keras_vit.training.data.RandomResizedCrop` decodes them (only the cropped window of
+    a JPEG).
+    """
+
+    records: tf.data.Dataset
+    is_path: bool
+
+
+@dataclasses.dataclass
 class DataSplits:
-    """Train/validation/test splits of one dataset, unbatched, with their class names."""
+    """Train/validation/test splits of one dataset, unbatched, with their class names.
+
+    ``train_encoded`` is the training split undecoded (:class:`EncodedImages`, same images and
+    order as ``train``) for sources that have one (folders and TFDS; ``None`` for ``digits``).
+    """
 
     train: tf.data.Dataset
     val: tf.data.Dataset
@@ -25,6 +47,7 @@ class DataSplits:
     num_train: int
     num_val: int
     num_test: int
+    train_encoded: Optional[EncodedImages] = None
 
     @property
     def num_classes(self):
@@ -245,7 +268,12 @@ def _load_tfds(name, image_size, data_dir, download, val_fraction, test_fraction
         return _resize_uint8(_to_rgb(image), image_size), tf.cast(label, tf.int64)
 
     train, val, test = (d.map(prep, num_parallel_calls=tf.data.AUTOTUNE) for d in datasets)
-    return DataSplits(train, val, test, class_names, *sizes)
+    image_key = info.supervised_keys[0]
+    encoded = builder.as_dataset(split=split_names[0], as_supervised=True, shuffle_files=False,
+                                 read_config=read_config,
+                                 decoders={image_key: tfds.decode.SkipDecoding()})
+    encoded = EncodedImages(encoded.map(lambda data, label: (data, tf.cast(label, tf.int64))), is_path=False)
+    return DataSplits(train, val, test, class_names, *sizes, train_encoded=encoded)
 
 
 def _list_class_folder(root):
@@ -292,6 +320,7 @@ def _load_folder(root, image_size, val_fraction, test_fraction, seed):
         image.set_shape([image_size, image_size, 3])
         return image, label
 
-    made = [tf.data.Dataset.from_tensor_slices((f, l)).map(
-        decode, num_parallel_calls=tf.data.AUTOTUNE) for f, l in split_sets]
-    return DataSplits(*made, classes, *(len(f) for f, _ in split_sets))
+    records = [tf.data.Dataset.from_tensor_slices((f, l)) for f, l in split_sets]
+    made = [r.map(decode, num_parallel_calls=tf.data.AUTOTUNE) for r in records]
+    return DataSplits(*made, classes, *(len(f) for f, _ in split_sets),
+                      train_encoded=EncodedImages(records[0], is_path=True))

@@ -16,7 +16,7 @@ from keras_vit.utils.lazy import lazy_exports
 _EXPORTS = {
     "Augmenter": "augment",
     "EpochCheckpoint": "callbacks", "HistoryFile": "callbacks", "ResumableBackup": "callbacks",
-    "DataSplits": "data", "load_dataset": "data", "make_pipeline": "data",
+    "DataSplits": "data", "RandomResizedCrop": "data", "load_dataset": "data", "make_pipeline": "data",
     "Distiller": "distill", "distillation_loss": "distill", "load_teacher": "distill",
     "get_strategy": "distribute", "tf_config_from_workers": "distribute",
     "worker_info": "distribute",

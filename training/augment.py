@@ -113,7 +113,7 @@ class Augmenter:
         return mixing or bool(self.geometric) or any(
             x is not None for x in (self.flip, self.randaugment, self.erasing))
 
-    def per_image(self, image, label):
+    def per_image(self, image, label, seed=None):
         """Augment one uint8 image (flip, RandAugment); labels pass through."""
         if self.flip is None and self.randaugment is None:
             return image, label
@@ -124,7 +124,7 @@ class Augmenter:
             x = self.randaugment(x, training=True)
         return tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8), label
 
-    def per_batch(self, images, labels):
+    def per_batch(self, images, labels, seed=None):
         """Augment a float batch with one-hot labels: translation/rotation, RandomErasing,
         then MixUp or CutMix. Pixels stay in [0, 255]."""
         images, labels = self._per_batch(images, labels)

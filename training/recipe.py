@@ -53,6 +53,11 @@ class Recipe:
         layer below at ``layer_decay`` times the one above, as in BEiT fine-tuning),
         optimizer (``"adamw"``, or ``"sgd"`` with ``momentum``: ViT's fine-tuning).
     Augmentation
+        crop_scale (``null``: each training image is resized whole to ``image_size``, as for
+        evaluation; ``[min, max]``: Inception's RandomResizedCrop, a window of that fraction of
+        the area, e.g. ``[0.08, 1.0]`` as the papers' ImageNet recipes, decoded from the file
+        or TFDS record, see :class:`training.data.RandomResizedCrop`), crop_ratio (its aspect
+        ratio range, width / height, ``[3/4, 4/3]``),
         randaugment_ops, randaugment_magnitude (``keras.layers.RandAugment``; 0 ops: off),
         mixup_alpha, cutmix_alpha, mix_prob, mix_switch_prob (``MixUp``/``CutMix``),
         random_erasing (probability of ``RandomErasing`` per image), hflip, random_translate
@@ -110,6 +115,8 @@ class Recipe:
     optimizer: str = "adamw"
     momentum: float = 0.9
 
+    crop_scale: Optional[list] = None
+    crop_ratio: list = dataclasses.field(default_factory=lambda: [0.75, 4 / 3])
     randaugment_ops: int = 2
     randaugment_magnitude: float = 0.5
     mixup_alpha: float = 0.8
@@ -179,6 +186,10 @@ class Recipe:
         if self.deterministic not in (True, False, "auto"):
             raise ValueError(f"Recipe key 'deterministic' must be true, false or \"auto\", got {self.deterministic!r}")
         check_multi_scale(self.multi_scale, self.image_size, self.batch_size, self.model)
+        _check_pair("crop_scale", self.crop_scale, 1.0, "null or [min, max] fractions of the area with "
+                    "0 < min <= max <= 1, e.g. [0.08, 1.0]", optional=True)
+        _check_pair("crop_ratio", self.crop_ratio, math.inf, "[min, max] aspect ratios (width / height) with "
+                    "0 < min <= max, e.g. [0.75, 1.3333]")
         _check_normalization(self.model_overrides)
         _check_model_overrides(self.model, self.model_overrides)
         if self.optimizer not in ("adamw", "sgd"):
@@ -263,6 +274,17 @@ def _check_type(key, value, annotation):
             f"Recipe key {key!r} must be {_TYPE_NAMES.get(annotation, annotation.__name__)}, "
             f"got {value!r} ({type(value).__name__}){hint}"
         )
+
+
+def _check_pair(key, value, top, expected, optional=False):
+    """``value`` is ``[low, high]`` numbers with ``0 < low <= high <= top`` (or ``None`` if optional)."""
+    if value is None and optional:
+        return
+    ok = (isinstance(value, (list, tuple)) and len(value) == 2
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+          and 0 < value[0] <= value[1] <= top)
+    if not ok:
+        raise ValueError(f"Recipe key {key!r} must be {expected}, got {value!r}")
 
 
 def _check_normalization(overrides):

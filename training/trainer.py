@@ -20,7 +20,7 @@ from keras_vit import distillation_outputs
 from . import callbacks as cb
 from . import report
 from .augment import Augmenter
-from .data import load_dataset, make_pipeline
+from .data import RandomResizedCrop, load_dataset, make_pipeline
 from .defaults import resolve_recipe
 from .distill import Distiller, load_teacher, merge_student_outputs
 from .backend import KerasDistribution, get_distribution, worker_info
@@ -227,9 +227,14 @@ def prepare(recipe=None, output_dir="runs/train", *, model=None, teacher=None,
     if isinstance(cache, str):
         cache = os.path.join(cache, f"worker-{index}")
 
+    crop = (RandomResizedCrop(recipe.image_size, recipe.crop_scale, recipe.crop_ratio)
+            if recipe.crop_scale is not None else None)
+    # A random crop decodes each file or record anew (the whole image, not a resized copy).
+    source = splits.train_encoded if crop is not None and splits.train_encoded is not None else splits.train
+
     def train_data(skip):
-        return make_pipeline(splits.train, splits.num_classes, recipe.batch_size, training=True,
-                             augment=Augmenter.from_recipe(recipe, splits.num_classes),
+        return make_pipeline(source, splits.num_classes, recipe.batch_size, training=True,
+                             augment=Augmenter.from_recipe(recipe, splits.num_classes), crop=crop,
                              cache=f"{cache}-train" if isinstance(cache, str) else cache,
                              seed=recipe.seed, skip_batches=skip,
                              repeats=recipe.repeated_augmentation, multi_scale=sampler)
