@@ -172,3 +172,45 @@ def test_pipeline_crop_on_decoded_images_and_bad_combinations(tmp_path):
         make_pipeline(folder.train_encoded, 2, 4, training=True)
     with pytest.raises(ValueError, match="training"):
         make_pipeline(splits.test, 10, 4, crop=crop)
+
+
+def test_tfds_training_split_is_decoded_from_its_encoded_records(tmp_path):
+    # A TFDS dataset prepared here (JPEG and PNG records): the encoded training split has the
+    # same images, in the same order, as the decoded one.
+    import tensorflow_datasets as tfds
+
+    photos = [(_photo(30 + 3 * i, 40, seed=i), i % 3) for i in range(12)]
+
+    class KerasVitCropImages(tfds.core.GeneratorBasedBuilder):
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self):
+            return self.dataset_info_from_configs(
+                features=tfds.features.FeaturesDict({
+                    "image": tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg"),
+                    "label": tfds.features.ClassLabel(names=["a", "b", "c"])}),
+                supervised_keys=("image", "label"))
+
+        def _split_generators(self, dl_manager):
+            return {"train": self._generate_examples(0, 9), "test": self._generate_examples(9, 12)}
+
+        def _generate_examples(self, start, stop):
+            for i in range(start, stop):
+                yield i, {"image": np.asarray(photos[i][0]), "label": photos[i][1]}
+
+    KerasVitCropImages(data_dir=str(tmp_path)).download_and_prepare()
+    splits = load_dataset("tfds:keras_vit_crop_images", 20, data_dir=str(tmp_path), download=False,
+                          val_fraction=0.0)
+    assert isinstance(splits.train_encoded, EncodedImages) and not splits.train_encoded.is_path
+    decoded = [(x.numpy(), int(y)) for x, y in splits.train]
+    encoded = list(splits.train_encoded.records)
+    assert len(encoded) == len(decoded) == splits.num_train
+    means = []
+    for (data, label), (image, expected_label) in zip(encoded, decoded):
+        assert int(label) == expected_label
+        # The same picture: resized whole, the record is the decoded split's image.
+        whole = tf.image.resize(tf.io.decode_jpeg(data, channels=3), (20, 20), antialias=True).numpy()
+        means.append(np.abs(whole - image).mean())
+    assert max(means) < 1.5, means
+    x, y = next(iter(make_pipeline(splits.train_encoded, 3, 4, training=True, crop=RandomResizedCrop(20), seed=0)))
+    assert x.shape == (4, 20, 20, 3) and y.shape == (4, 3)
