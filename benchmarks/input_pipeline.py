@@ -187,45 +187,42 @@ def _options(deterministic=None, threads=None):
     return options
 
 
-def our_pipelines(root, recipe, batch_size, stages=STAGES, variants=(), shuffle_buffer=500, threads=2):
+def our_pipelines(root, recipe, batch_size, stages=STAGES, variants=(), threads=2):
     """``{label: endless iterator of batches}`` through our training pipeline.
 
     ``stages`` as :data:`STAGES` (the last one is what ``keras-vit train`` builds); ``variants``
-    among ``"deterministic=False"``, ``"private threadpool"`` and ``"stock RandAugment"``
-    (Keras's own layer, which computes all of its operations for every image), each on the
-    full pipeline. The shuffle buffer holds decoded images (``make_pipeline`` shuffles after
-    ``load_dataset`` decodes); the trainer's 10000 costs memory and start-up time, not speed
-    once running, so a smaller one is used here.
+    among ``"deterministic=False"``, ``"private threadpool"`` and ``"whole-image resize"`` (no
+    RandomResizedCrop: ``load_dataset``'s decoded split, each image decoded and resized whole by
+    Pillow, then shuffled; a buffer of 500 decoded images), each on the full pipeline.
     """
-    import keras
     import tensorflow as tf
 
-    from keras_vit.data import open_image
     from training.augment import Augmenter
-    from training.data import load_dataset, make_pipeline
+    from training.data import RandomResizedCrop, load_dataset, make_pipeline
 
+    if recipe.crop_scale is None:
+        raise ValueError("recipe has no crop_scale: the comparison with timm's RandomResizedCrop needs one")
     splits = load_dataset(root, recipe.image_size, val_fraction=0.0, test_fraction=0.2, seed=0)
     n = splits.num_classes
     bare = recipe.replace(random_erasing=0.0, mixup_alpha=0.0, cutmix_alpha=0.0)
+    crop = RandomResizedCrop(recipe.image_size, recipe.crop_scale, recipe.crop_ratio)
 
-    def pipeline(augment, options=None):
-        ds = make_pipeline(splits.train, n, batch_size, training=True, augment=augment, cache=False,
-                           seed=recipe.seed, shuffle_buffer=shuffle_buffer)
+    def pipeline(augment, options=None, whole=False):
+        # The trainer's shuffle buffer of file names; 500 decoded images for the whole-image path.
+        ds = make_pipeline(splits.train if whole else splits.train_encoded, n, batch_size, training=True,
+                           augment=augment, crop=None if whole else crop, cache=False, seed=recipe.seed,
+                           shuffle_buffer=500 if whole else 10000)
         return iter(ds.with_options(options) if options is not None else ds)
 
     made = {}
     for stage in stages:
         if stage == "decode":
-            # The same Pillow decode as load_dataset, without the resize; images of any size.
-            from keras_vit.data import list_image_folder
-
-            _, files, _ = list_image_folder(root, check=False)
-
+            # The whole JPEG, decoded as RandomResizedCrop decodes a window of it (libjpeg, accurate DCT).
             def decode(path):
-                image = tf.numpy_function(lambda p: np.asarray(open_image(p.decode("utf-8"))), [path], tf.uint8)
+                image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3, dct_method="INTEGER_ACCURATE")
                 return image[:8, :8]
 
-            ds = (tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=0).repeat()
+            ds = (splits.train_encoded.records.map(lambda path, label: path).shuffle(10000, seed=0).repeat()
                   .map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE))
             made[stage] = iter(ds)
         elif stage == "crop/resize":
@@ -241,12 +238,8 @@ def our_pipelines(root, recipe, batch_size, stages=STAGES, variants=(), shuffle_
             made[variant] = pipeline(Augmenter.from_recipe(recipe, n), _options(deterministic=False))
         elif variant == "private threadpool":
             made[variant] = pipeline(Augmenter.from_recipe(recipe, n), _options(threads=threads))
-        elif variant == "stock RandAugment":
-            augment = Augmenter.from_recipe(recipe, n)
-            augment.randaugment = keras.layers.RandAugment(
-                value_range=(0, 255), num_ops=int(recipe.randaugment_ops), factor=float(recipe.randaugment_magnitude),
-                seed=recipe.seed + 1, dtype="float32")
-            made[variant] = pipeline(augment)
+        elif variant == "whole-image resize":
+            made[variant] = pipeline(Augmenter.from_recipe(recipe, n), whole=True)
         else:
             raise ValueError(f"unknown variant {variant!r}")
     return made
@@ -398,7 +391,7 @@ def main(argv=None):
     import tensorflow as tf
 
     stamp = benchmark.run_stamp("benchmarks/input_pipeline.py")
-    variants = ("deterministic=False", "private threadpool", "stock RandAugment")
+    variants = ("deterministic=False", "private threadpool", "whole-image resize")
     ours = our_pipelines(root, recipe, args.batch, stages, variants=variants, threads=os.cpu_count())
     iterators = {f"timm: {k}": v for k, v in theirs.items()}
     iterators.update({f"ours: {k}": v for k, v in ours.items()})
@@ -443,12 +436,13 @@ def main(argv=None):
         f"**Ours is {ours_vs_timm:.2f}x timm** (median of per-round ratios): the goal of at least 1.0x is "
         + ("met." if ours_vs_timm >= 1.0 else f"missed by {100 * (1 - ours_vs_timm):.0f}%; see the stages below."),
         "## Full pipelines", benchmark.markdown_table(header, main_rows),
-        f"`training/augment.py` runs RandAugment as `ChosenOpsRandAugment`, which computes only the operations "
-        f"it picked; Keras's `RandAugment` (row *stock RandAugment*, what the Augmenter used before) computes all "
-        f"eleven of them per operation and image. The change makes the full pipeline "
-        f"{ratio(rounds[f'ours: {full}'], rounds['ours: stock RandAugment']):.2f}x faster (median of per-round "
-        "ratios), with the same random draws and the same images. The `tf.data` rows change one option of the "
-        "full pipeline each (`make_pipeline` sets `deterministic=True`): "
+        "Ours: `make_pipeline` shuffles file names, decodes only the RandomResizedCrop window of each JPEG "
+        "(`training/data.py`), then runs timm's augmentations written in TensorFlow operations "
+        "(`training/randaugment.py`, `training/mixing.py`). Row *whole-image resize* is the pipeline without the "
+        "crop, as `keras-vit train` runs with `crop_scale: null` (Pillow decodes and resizes each whole image, "
+        "decoded images are shuffled): "
+        f"{ratio(rounds['ours: whole-image resize'], rounds[f'ours: {full}']):.2f}x ours. The `tf.data` rows change "
+        "one option of the full pipeline each (`make_pipeline` sets `deterministic=True`): "
         + "; ".join(f"{v} {ratio(rounds[f'ours: {v}'], rounds[f'ours: {full}']):.2f}x ours"
                     for v in ("deterministic=False", "private threadpool"))
         + ". `tf.data` service was not tried: it moves the pipeline to other machines, and this one has "
@@ -457,10 +451,10 @@ def main(argv=None):
     if len(stages) > 1:
         body += ["## Where the time goes",
                  "Each stage adds work to the one above; images/s of the pipeline up to that stage (decode: read "
-                 "and decode the JPEG only, in Pillow for both; crop/resize: ours resizes the whole image in "
-                 "`keras_vit.data.prepare_image`, timm takes a RandomResizedCrop and converts to a normalized "
-                 "tensor; then flip and RandAugment; then RandomErasing and MixUp/CutMix, per batch in "
-                 "`tf.data` for ours, per image in the workers and per batch in the main process for timm).",
+                 "and decode the whole JPEG only, libjpeg in TensorFlow for ours, Pillow for timm; crop/resize: "
+                 "RandomResizedCrop, ours decoding only the window, and for timm the conversion to a normalized "
+                 "tensor; then flip and RandAugment; then RandomErasing, per image for both, and MixUp/CutMix, per "
+                 "batch in `tf.data` for ours, in the main process for timm).",
                  benchmark.markdown_table(("stage", "ours images/s", "timm images/s", "ours vs timm"), breakdown)]
         # Each stage adds work: a later stage measured clearly faster than an earlier one is noise.
         for side in ("ours", "timm"):
@@ -469,18 +463,14 @@ def main(argv=None):
                 body.append(f"**Noisy run:** {side}'s stages are not in decreasing order of images/s although each "
                             "adds work; read this run's ratios as rough, and rerun on a quiet host (`--gap 60`).")
     body += ["## What still differs",
-             "- Ours has no RandomResizedCrop: `load_dataset` resizes the whole image to the input size (the same "
-             "preparation as `keras-vit predict`), while timm and the papers' ImageNet recipes crop a random 8-100% "
-             "of the area with a random aspect ratio (3/4 to 4/3) before resizing.",
-             "- RandAugment: Keras's eleven operations with a fixed magnitude (`factor`), against timm's "
-             "`rand-m9-mstd0.5-inc1` (its own operation list, magnitude noise 0.5, increasing variants). timm 1.0 "
-             "under Pillow 13 fails on posterize with 0 bits kept; the script lets it keep 0 bits (a black image, "
-             "as under Pillow 12).",
-             "- Ours emits float32 NHWC pixels in [0, 255] (the model normalizes); timm normalized float32 NCHW.",
-             "- `make_pipeline` shuffles decoded images (it shuffles after `load_dataset` decodes): the trainer's "
-             "buffer of 10000 holds about 1.5 GB at 224 px and decodes 10000 images before the first batch; this "
-             "run uses 500. Shuffling file names before decoding would cost neither; it does not change the "
-             "speed once running."]
+             "- Interpolation: bilinear for both here (RandomResizedCrop and the geometric RandAugment operations); "
+             "DeiT trains with bicubic, which TensorFlow's projective transform does not have.",
+             "- timm 1.0 under Pillow 13 fails on posterize with 0 bits kept; the script lets it keep 0 bits (a "
+             "black image, as under Pillow 12), which is what ours does.",
+             "- Ours emits float32 NHWC pixels in [0, 255] (the model normalizes); timm normalized float32 NCHW. "
+             "RandomErasing's noise is therefore rounded and clipped to [0, 255] in ours.",
+             "- Random numbers: ours are stateless, keyed by the seed and the image's place in the stream (the "
+             "same run every time, resumable); timm's come from each worker's generator."]
     path = benchmark.write_result("input_pipeline", "Training input pipeline: ours against timm", stamp,
                                   "\n\n".join(body), folder=args.results_dir)
     print(open(path, encoding="utf-8").read())

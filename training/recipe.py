@@ -58,9 +58,10 @@ class Recipe:
         the area, e.g. ``[0.08, 1.0]`` as the papers' ImageNet recipes, decoded from the file
         or TFDS record, see :class:`training.data.RandomResizedCrop`), crop_ratio (its aspect
         ratio range, width / height, ``[3/4, 4/3]``),
-        randaugment_ops, randaugment_magnitude (``keras.layers.RandAugment``; 0 ops: off),
-        mixup_alpha, cutmix_alpha, mix_prob, mix_switch_prob (``MixUp``/``CutMix``),
-        random_erasing (probability of ``RandomErasing`` per image), hflip, random_translate
+        randaugment_ops, randaugment_magnitude, randaugment_magnitude_std (timm's RandAugment,
+        ``rand-m{10 * magnitude}-mstd{std}-inc1``; 0 ops: off), mixup_alpha, cutmix_alpha,
+        mix_prob, mix_switch_prob (timm's batch MixUp/CutMix), random_erasing (probability of
+        timm's RandomErasing per image, pixel mode), hflip, random_translate
         (largest shift, fraction of the side), random_rotate (largest turn, fraction of 360°),
         repeated_augmentation (each image appears this many times in a row, differently
         augmented, with the same steps per epoch: DeiT's repeated augmentation with 3),
@@ -119,6 +120,7 @@ class Recipe:
     crop_ratio: list = dataclasses.field(default_factory=lambda: [0.75, 4 / 3])
     randaugment_ops: int = 2
     randaugment_magnitude: float = 0.5
+    randaugment_magnitude_std: float = 0.5
     mixup_alpha: float = 0.8
     cutmix_alpha: float = 1.0
     mix_prob: float = 1.0
@@ -231,6 +233,7 @@ RANGES = (
     ("ema_momentum", 0.0, 1.0, False),
     ("randaugment_ops", 0, math.inf, False),
     ("randaugment_magnitude", 0.0, 1.0, False),
+    ("randaugment_magnitude_std", 0.0, math.inf, False),
     ("mixup_alpha", 0.0, math.inf, False),
     ("cutmix_alpha", 0.0, math.inf, False),
     ("mix_prob", 0.0, 1.0, False),
