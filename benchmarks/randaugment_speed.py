@@ -12,12 +12,12 @@
   through ``apply_op`` in the same one-core ``tf.data`` map; an identity map gives the pipeline's
   own cost, which is included in every row of ours).
 
-Each figure is the best of ``--repeats`` timed passes (after a warm-up pass). Prints markdown
-tables.
+Each figure is the best of ``--repeats`` timed passes (after a warm-up pass). Writes
+``docs/benchmarks/randaugment_speed.md``.
 
 Usage::
 
-    python benchmarks/randaugment_speed.py [--images 256] [--repeats 3] [--no-per-op]
+    python benchmarks/randaugment_speed.py [--images 256] [--repeats 3] [--no-per-op] [--results-dir DIR]
 """
 import argparse
 import os
@@ -115,13 +115,17 @@ def timm_rate(pil_images, fn, repeats):
     return best
 
 
-def main():
+def main(argv=None):
+    from keras_vit.utils import benchmark
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-per-op", action="store_true", help="skip the per-operation table")
-    args = parser.parse_args()
+    parser.add_argument("--results-dir", default=None, help="where to write the result file (default docs/benchmarks)")
+    args = parser.parse_args(argv)
 
+    stamp = benchmark.run_stamp("benchmarks/randaugment_speed.py")
     images = make_images(args.images)
     pil_images = [Image.fromarray(image) for image in images]
     augment = randaugment.RandAugment()
@@ -131,35 +135,36 @@ def main():
         ("ours, tf.data, 1 core", ours_rate(images, augment, 1, args.repeats), 1),
         ("timm (Pillow), plain loop, 1 process", timm_rate(pil_images, timm_transform(), args.repeats), 1),
     ]
-    print(f"RandAugment rand-m9-mstd0.5-inc1, {args.images} images 224x224, "
-          f"{os.cpu_count()} CPU cores\n")
-    print("| pipeline | images/s | images/s per core |")
-    print("|---|---:|---:|")
-    for name, rate, cores in rows:
-        print(f"| {name} | {rate:.0f} | {rate / cores:.0f} |")
-
-    if args.no_per_op:
-        return
-    print("\nPer operation, always applied, magnitude 9, one core (ms/img; ours includes the "
-          "tf.data map's own cost, the identity row)\n")
-    print("| operation | argument | ours ms/img | timm ms/img |")
-    print("|---|---:|---:|---:|")
-    identity = ours_rate(images, lambda image, seed: tf.identity(image), 1, args.repeats)
-    print(f"| (identity map) | | {1e3 / identity:.3f} | |")
-    kwargs = dict(fillcolor=FILL, resample=Image.BILINEAR)
-    for name in randaugment.RAND_INCREASING_OPS:
-        arg = float(randaugment.level_to_arg(name, 9.0, False, 0.45).numpy())
-        if "Posterize" in name or "Solarize" in name:
-            arg = int(arg)  # timm's level functions give ints there
-        ours = ours_rate(images, lambda image, seed, name=name, arg=arg: randaugment.apply_op(
-            name, image, arg, FILL), 1, args.repeats)
-        op = timm_aa.NAME_TO_OP[name]
-        if name in ("AutoContrast", "Equalize", "Invert"):
-            theirs = timm_rate(pil_images, lambda image, op=op: op(image, **kwargs), args.repeats)
-        else:
-            theirs = timm_rate(pil_images, lambda image, op=op, arg=arg: op(image, arg, **kwargs),
-                               args.repeats)
-        print(f"| {name} | {arg:g} | {1e3 / ours:.3f} | {1e3 / theirs:.3f} |")
+    per_core = rows[1][1] / rows[2][1]
+    body = [f"RandAugment `rand-m9-mstd0.5-inc1` on {args.images} images of 224x224, {os.cpu_count()} CPU cores; "
+            f"best of {args.repeats} timed passes each. **Per core, ours is {per_core:.2f}x timm.**",
+            benchmark.markdown_table(("pipeline", "images/s", "images/s per core"),
+                                     [(name, f"{rate:.0f}", f"{rate / cores:.0f}") for name, rate, cores in rows])]
+    if not args.no_per_op:
+        identity = ours_rate(images, lambda image, seed: tf.identity(image), 1, args.repeats)
+        op_rows = [("(identity map)", "", f"{1e3 / identity:.3f}", "")]
+        kwargs = dict(fillcolor=FILL, resample=Image.BILINEAR)
+        for name in randaugment.RAND_INCREASING_OPS:
+            arg = float(randaugment.level_to_arg(name, 9.0, False, 0.45).numpy())
+            if "Posterize" in name or "Solarize" in name:
+                arg = int(arg)  # timm's level functions give ints there
+            ours = ours_rate(images, lambda image, seed, name=name, arg=arg: randaugment.apply_op(
+                name, image, arg, FILL), 1, args.repeats)
+            op = timm_aa.NAME_TO_OP[name]
+            if name in ("AutoContrast", "Equalize", "Invert"):
+                theirs = timm_rate(pil_images, lambda image, op=op: op(image, **kwargs), args.repeats)
+            else:
+                theirs = timm_rate(pil_images, lambda image, op=op, arg=arg: op(image, arg, **kwargs),
+                                   args.repeats)
+            op_rows.append((name, f"{arg:g}", f"{1e3 / ours:.3f}", f"{1e3 / theirs:.3f}"))
+        body += ["## Per operation",
+                 "Always applied, magnitude 9, one core, ms per image; ours includes the `tf.data` map's own cost "
+                 "(the identity row).",
+                 benchmark.markdown_table(("operation", "argument", "ours ms/img", "timm ms/img"), op_rows)]
+    path = benchmark.write_result("randaugment_speed", "RandAugment: ours (TensorFlow, XLA) against timm (Pillow)",
+                                  stamp, "\n\n".join(body), folder=args.results_dir)
+    print(open(path, encoding="utf-8").read())
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
