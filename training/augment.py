@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from .data import sub_seed as _sub_seed
-from .mixing import mix_batch, random_erasing as erase
+from .mixing import _check_probability, mix_batch, random_erasing as erase
 from .randaugment import RandAugment
 
 
@@ -58,8 +58,7 @@ class Augmenter:
                         magnitude_std=float(randaugment_magnitude_std))
             if randaugment_ops > 0 else None)
         self.random_erasing = float(random_erasing)
-        if not 0.0 <= self.random_erasing <= 1.0:
-            raise ValueError(f"random_erasing is a probability in [0, 1], got {random_erasing!r}")
+        _check_probability("random_erasing", self.random_erasing)
         # Small geometric jitter is the augmentation that matters for tiny images (digits).
         self.geometric = [
             layer for layer in (
@@ -90,9 +89,12 @@ class Augmenter:
         return (self.mix["mixup_alpha"] > 0 or self.mix["cutmix_alpha"] > 0) and self.mix["prob"] > 0
 
     @property
+    def per_image_work(self):
+        return self.hflip or self.randaugment is not None or self.random_erasing > 0
+
+    @property
     def enabled(self):
-        return (self.mixing or bool(self.geometric) or self.hflip or self.randaugment is not None
-                or self.random_erasing > 0)
+        return self.mixing or bool(self.geometric) or self.per_image_work
 
     def _seed(self, seed):
         return self._rng.make_seeds(1)[:, 0] if seed is None else tf.cast(seed, tf.int64)
@@ -101,7 +103,7 @@ class Augmenter:
         """Augment one uint8 ``(H, W, 3)`` image: flip, RandAugment, RandomErasing (in this order,
         as timm). ``seed``: ``[2]`` stateless seed (``None``: drawn from the augmenter's
         generator). Labels pass through."""
-        if not (self.hflip or self.randaugment is not None or self.random_erasing > 0):
+        if not self.per_image_work:
             return image, label
         seed = self._seed(seed)
         image = tf.convert_to_tensor(image)

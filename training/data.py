@@ -27,14 +27,11 @@ def sub_seed(seed, index):
 
 
 def _pillow_decode(data):
-    """Encoded bytes to 8-bit RGB with Pillow (any format it reads; see ``keras_vit.data``)."""
-    from PIL import Image
-
-    from keras_vit.data import _to_rgb8
+    """Encoded bytes to 8-bit RGB with Pillow, as ``keras_vit.data.open_image`` reads a file."""
+    from keras_vit.data import open_image
 
     data = data.item() if isinstance(data, np.ndarray) else data  # a 0-d object array in tf.numpy_function
-    with Image.open(io.BytesIO(data)) as image:
-        return np.asarray(_to_rgb8(image), dtype=np.uint8)
+    return np.asarray(open_image(io.BytesIO(data)), dtype=np.uint8)
 
 
 class RandomResizedCrop:
@@ -46,8 +43,8 @@ class RandomResizedCrop:
     allowed aspect ratio around its center (torchvision's ``RandomResizedCrop.get_params``).
 
     :meth:`decode` takes encoded bytes and decodes only the window of a JPEG
-    (``tf.image.decode_and_crop_jpeg``): with the default scales the crop is on average 54% of
-    the image, and the decoder skips the rest. Other formats (PNG, WebP, CMYK JPEG, 16-bit...)
+    (``tf.image.decode_and_crop_jpeg``): libjpeg still reads the compressed stream up to the
+    window's last row, but transforms and converts only the window's pixels. Other formats (PNG, WebP, CMYK JPEG, 16-bit...)
     are decoded whole by Pillow, as ``keras_vit.data.open_image`` does, then cropped.
 
     Args:
@@ -116,8 +113,11 @@ class RandomResizedCrop:
     def decode(self, data, seed):
         """Decode encoded image bytes (a scalar string tensor), crop and resize."""
 
+        # A JPEG's header gives its shape and channels without decoding (zeros: not a JPEG).
+        shape = tf.cond(tf.io.is_jpeg(data), lambda: tf.image.extract_jpeg_shape(data),
+                        lambda: tf.zeros([3], tf.int32))
+
         def jpeg():
-            shape = tf.image.extract_jpeg_shape(data)
             top, left, h, w = self.window(shape[0], shape[1], seed)
             window = tf.stack([top, left, h, w])
             return self._resize(tf.image.decode_and_crop_jpeg(data, window, channels=3, dct_method="INTEGER_ACCURATE"))
@@ -129,10 +129,7 @@ class RandomResizedCrop:
 
         # libjpeg converts grayscale and YCbCr JPEGs to RGB; CMYK and the rest go to Pillow. The
         # accurate integer DCT is the one Pillow uses (TensorFlow's default is the fast one).
-        fast = tf.cond(tf.io.is_jpeg(data),
-                       lambda: tf.reduce_any(tf.equal(tf.image.extract_jpeg_shape(data)[2], [1, 3])),
-                       lambda: tf.constant(False))
-        image = tf.cond(fast, jpeg, other)
+        image = tf.cond(tf.reduce_any(tf.equal(shape[2], [1, 3])), jpeg, other)
         return tf.ensure_shape(image, [self.size, self.size, 3])
 
 
